@@ -1,8 +1,639 @@
 #include "mqtt/mqtt_queue.hpp"
 
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "mq/envelope_json.hpp"
+#include "mqtt/ack_gate.hpp"
+#include "mqtt/mqtt_settings.hpp"
+#include "mqtt/paho_client.hpp"
+
 namespace mq {
 
-// Placeholder until the mqtt backend lands.
-std::unique_ptr<Queue> open_mqtt_queue(const ConfigParams&) { throw UnsupportedError("mqtt", "anything yet"); }
+namespace mqtt {
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// Beyond this many undelivered messages the receiving callback waits for the
+// application (it then holds Paho's receive thread, so the socket fills and
+// the broker slows down). Only reached with a slow consumer of a fast topic.
+constexpr std::size_t inbox_limit = 100'000;
+
+bool may_be_pip_envelope(std::string_view payload) {
+  return payload.size() > 2 && payload.front() == '{' && payload.find("\"message_id\"") != std::string_view::npos;
+}
+
+std::string_view text_of(const MQTTLenString& s) {
+  return {s.data, static_cast<std::size_t>(s.len > 0 ? s.len : 0)};
+}
+
+Envelope to_envelope(std::string_view topic, const MQTTAsync_message& message, bool v5) {
+  std::string_view payload(static_cast<const char*>(message.payload),
+                           static_cast<std::size_t>(message.payloadlen > 0 ? message.payloadlen : 0));
+  Envelope envelope;
+  std::optional<Envelope> decoded;
+  if (may_be_pip_envelope(payload)) decoded = try_parse_pip_envelope(payload);
+  if (decoded) {
+    envelope = std::move(*decoded);
+  } else {
+    // A raw payload, as pip's receiver reports it: the topic is the type.
+    // The id is generated rather than the packet id, which repeats.
+    envelope.message_id = generate_message_id();
+    envelope.message_type = std::string(topic);
+    envelope.sent_time = now_ms();
+    envelope.payload.assign(payload);
+  }
+  envelope.topic = std::string(topic);
+  envelope.qos = message.qos;
+  envelope.retained = message.retained != 0;
+  if (v5) {
+    for (int i = 0; i < message.properties.count; ++i) {
+      const MQTTProperty& property = message.properties.array[i];
+      if (property.identifier == MQTTPROPERTY_CODE_USER_PROPERTY)
+        envelope.headers.push_back({std::string(text_of(property.value.data)), std::string(text_of(property.value.value))});
+    }
+  }
+  return envelope;
+}
+
+// User properties for a message's headers (MQTT 5 only).
+struct UserProperties {
+  MQTTProperties list = MQTTProperties_initializer;
+  explicit UserProperties(const std::vector<Header>& headers) {
+    for (const auto& header : headers) {
+      MQTTProperty property{};
+      property.identifier = MQTTPROPERTY_CODE_USER_PROPERTY;
+      property.value.data = {static_cast<int>(header.name.size()), const_cast<char*>(header.name.data())};
+      property.value.value = {static_cast<int>(header.value.size()), const_cast<char*>(header.value.data())};
+      MQTTProperties_add(&list, &property);
+    }
+  }
+  ~UserProperties() { MQTTProperties_free(&list); }
+  UserProperties(const UserProperties&) = delete;
+  UserProperties& operator=(const UserProperties&) = delete;
+};
+
+// The marker: a topic nobody publishes to. The broker answers requests in
+// order and sends retained and queued messages before its answer to a later
+// request, so the SUBACK for this topic means "what was waiting has arrived".
+// A random client id and a clean session: touches no one's session.
+ClientOptions throwaway_session() {
+  ClientOptions options;
+  options.client_id = random_client_id();
+  return options;
+}
+
+std::string marker_topic() { return "mq/settled/" + generate_message_id(); }
+
+// Waits for the broker's acknowledgements of a known number of publishes.
+class Acknowledgements {
+ public:
+  void expect(std::size_t count) {
+    std::lock_guard lock(mutex_);
+    left_ = count;
+  }
+  MQTTAsync_responseOptions options(bool v5) {
+    MQTTAsync_responseOptions options = MQTTAsync_responseOptions_initializer;
+    options.context = this;
+    if (v5) {
+      options.onSuccess5 = [](void* self, MQTTAsync_successData5* data) {
+        static_cast<Acknowledgements*>(self)->settle(!data || data->reasonCode < 0x80);
+      };
+      options.onFailure5 = [](void* self, MQTTAsync_failureData5*) { static_cast<Acknowledgements*>(self)->settle(false); };
+    } else {
+      options.onSuccess = [](void* self, MQTTAsync_successData*) { static_cast<Acknowledgements*>(self)->settle(true); };
+      options.onFailure = [](void* self, MQTTAsync_failureData*) { static_cast<Acknowledgements*>(self)->settle(false); };
+    }
+    return options;
+  }
+  void settle(bool ok) {
+    std::lock_guard lock(mutex_);
+    if (left_) --left_;
+    if (!ok) ++failed_;
+    changed_.notify_all();
+  }
+  bool wait(Duration timeout) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, timeout, [&] { return left_ == 0; });
+  }
+  std::size_t failed() {
+    std::lock_guard lock(mutex_);
+    return failed_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::size_t left_ = 0;
+  std::size_t failed_ = 0;
+};
+
+class MqttQueue final : public Queue {
+ public:
+  explicit MqttQueue(Settings settings) : settings_(std::move(settings)) {
+    capabilities_.message_count = false;
+    capabilities_.peek = true;
+    capabilities_.peek_batch = true;
+    capabilities_.clear = true;
+    capabilities_.abandon = true;
+    window_ = settings_.max_inflight;
+  }
+
+  ~MqttQueue() override {
+    {
+      std::lock_guard lock(receive_mutex_);
+      closing_ = true;
+    }
+    inbox_changed_.notify_all();
+    subscriber_.reset();
+    gate_.reset();
+    publisher_.reset();
+  }
+
+  std::string backend() const override { return "mqtt"; }
+  const Capabilities& capabilities() const override { return capabilities_; }
+
+  // ---- sending -------------------------------------------------------------
+
+  void send(Envelope envelope) override {
+    ensure_publisher();
+    Outgoing outgoing = make_outgoing(std::move(envelope));
+    std::unique_lock lock(send_mutex_);
+    while (true) {
+      if (publisher_lost_) {
+        lock.unlock();
+        recover_publisher();
+        lock.lock();
+        continue;
+      }
+      if (resend_one(lock)) continue;
+      if (in_flight_.size() < window_) break;
+      // Refill in bursts: waking per acknowledgement costs more than the
+      // publish itself (Paho's threads fight over its mutexes).
+      waiting_for_room_ = true;
+      send_changed_.wait(lock, [&] { return in_flight_.size() <= window_ / 2 || publisher_lost_ || !to_resend_.empty(); });
+      waiting_for_room_ = false;
+    }
+    std::uint64_t seq = next_seq_++;
+    const Outgoing& stored = in_flight_.emplace(seq, std::move(outgoing)).first->second;
+    lock.unlock();
+    publish(seq, stored);
+  }
+
+  void flush() override {
+    if (!publisher_) return;
+    std::unique_lock lock(send_mutex_);
+    while (true) {
+      if (publisher_lost_) {
+        lock.unlock();
+        recover_publisher();
+        lock.lock();
+        continue;
+      }
+      if (resend_one(lock)) continue;
+      if (in_flight_.empty() && to_resend_.empty()) break;
+      send_changed_.wait(lock);
+    }
+    if (refused_ > 0)
+      throw SendFailed(fmt::format("{} of {} messages refused by the broker: {}", refused_, next_seq_, refusal_),
+                       acknowledged_.load());
+  }
+
+  std::uint64_t acknowledged() const override { return acknowledged_.load(); }
+
+  // ---- receiving -----------------------------------------------------------
+
+  std::vector<Envelope> receive(const ReceiveOptions& options) override {
+    ensure_subscribed();
+    std::unique_lock lock(receive_mutex_);
+    auto deadline = options.wait ? SteadyClock::now() + *options.wait : SteadyClock::time_point::max();
+    while (inbox_.empty()) {
+      check_subscriber(lock);
+      auto step = std::min(deadline, SteadyClock::now() + std::chrono::milliseconds(200));
+      inbox_changed_.wait_until(lock, step);
+      if (inbox_.empty() && SteadyClock::now() >= deadline) return {};
+    }
+    std::vector<Envelope> taken;
+    std::size_t count = std::min(std::max<std::size_t>(options.max, 1), inbox_.size());
+    taken.reserve(count);
+    for (std::size_t i = 0; i < count; ++i) {
+      taken.push_back(std::move(inbox_.front()));
+      inbox_.pop_front();
+    }
+    lock.unlock();
+    inbox_changed_.notify_all();  // room for a waiting callback
+    return taken;
+  }
+
+  void complete(std::span<const Envelope> messages) override {
+    if (!gate_) return;  // nothing is held back: QoS 0 or a clean session
+    std::vector<std::uint64_t> receipts;
+    for (const auto& message : messages)
+      if (message.receipt) receipts.push_back(message.receipt);
+    gate_->release(receipts);
+  }
+
+  // Within this process the message goes back to the front of the queue; its
+  // acknowledgement stays held, so when the process ends first the broker
+  // redelivers it to the next connection of the same persistent session.
+  void abandon(std::span<const Envelope> messages) override {
+    {
+      std::lock_guard lock(receive_mutex_);
+      for (auto it = messages.rbegin(); it != messages.rend(); ++it) {
+        Envelope again = *it;
+        again.delivery_count = again.delivery_count.value_or(1) + 1;
+        inbox_.push_front(std::move(again));
+      }
+    }
+    inbox_changed_.notify_all();
+  }
+
+  std::vector<Envelope> peek(std::size_t max) override {
+    auto retained = read_retained();
+    if (retained.size() > max) retained.resize(max);
+    return retained;
+  }
+
+  // Clearing a topic in MQTT is replacing its retained message with an empty one.
+  std::optional<std::uint64_t> clear() override {
+    check_topic_filter(settings_.topic);
+    Acknowledgements pending;  // outlives the client, whose destruction may still call back
+    PahoClient client(settings_, throwaway_session());
+    auto retained = read_retained_with(client);
+    std::set<std::string> topics;
+    for (const auto& message : retained) topics.insert(*message.topic);
+    pending.expect(topics.size());
+    for (const auto& topic : topics) {
+      MQTTAsync_message message = MQTTAsync_message_initializer;
+      message.qos = 1;
+      message.retained = 1;
+      MQTTAsync_responseOptions options = pending.options(settings_.protocol_version == 5);
+      if (MQTTAsync_sendMessage(client.handle(), topic.c_str(), &message, &options) != MQTTASYNC_SUCCESS)
+        pending.settle(false);
+    }
+    if (!pending.wait(settings_.connect_timeout))
+      throw BrokerError(fmt::format("clear: {} did not acknowledge within {} ms", settings_.where(),
+                                    settings_.connect_timeout.count()),
+                        true);
+    if (pending.failed())
+      throw BrokerError(fmt::format("clear: the broker refused to clear {} of {} retained messages", pending.failed(),
+                                    topics.size()));
+    return topics.size();
+  }
+
+ private:
+  struct Outgoing {
+    std::string payload;
+    int qos = 0;
+    bool retain = false;
+    std::vector<Header> headers;
+  };
+
+  // What a publish callback needs: which queue, which message.
+  struct Ticket {
+    MqttQueue* queue;
+    std::uint64_t seq;
+  };
+
+  Outgoing make_outgoing(Envelope envelope) {
+    Outgoing out;
+    out.qos = envelope.qos.value_or(settings_.qos);
+    if (out.qos < 0 || out.qos > 2) throw UsageError(fmt::format("qos {} is not 0, 1 or 2", out.qos));
+    out.retain = envelope.retained.value_or(settings_.retain);
+    if (settings_.protocol_version == 5) out.headers = std::move(envelope.headers);
+    if (settings_.serialize_envelope) {
+      stamp(envelope);
+      out.payload = serialize_pip_envelope(envelope);
+    } else {
+      out.payload = std::move(envelope.payload);
+    }
+    return out;
+  }
+
+  void ensure_publisher() {
+    if (publisher_) return;
+    check_topic_name(settings_.topic);
+    ClientOptions options = throwaway_session();
+    options.client_id = settings_.client_id.value_or(options.client_id);
+    options.clean_session = settings_.clean_session;
+    auto client = std::make_unique<PahoClient>(settings_, options);
+    client->on_connection_lost([this] {
+      {
+        std::lock_guard lock(send_mutex_);
+        publisher_lost_ = true;
+        lost_since_ = SteadyClock::now();
+      }
+      send_changed_.notify_all();
+    });
+    client->connect(settings_.connect_timeout);
+    publisher_ = std::move(client);
+  }
+
+  // Resends the oldest message the broker did not acknowledge before the
+  // connection dropped, if the window allows. Called with the lock held.
+  bool resend_one(std::unique_lock<std::mutex>& lock) {
+    if (to_resend_.empty() || in_flight_.size() >= window_) return false;
+    auto node = to_resend_.extract(to_resend_.begin());
+    std::uint64_t seq = node.key();
+    const Outgoing& stored = in_flight_.insert(std::move(node)).position->second;
+    lock.unlock();
+    publish(seq, stored);
+    lock.lock();
+    return true;
+  }
+
+  void publish(std::uint64_t seq, const Outgoing& out) {
+    MQTTAsync_message message = MQTTAsync_message_initializer;
+    message.payload = const_cast<char*>(out.payload.data());
+    message.payloadlen = static_cast<int>(out.payload.size());
+    message.qos = out.qos;
+    message.retained = out.retain ? 1 : 0;
+    std::optional<UserProperties> properties;
+    if (!out.headers.empty()) {
+      properties.emplace(out.headers);
+      message.properties = properties->list;
+    }
+    MQTTAsync_responseOptions options = MQTTAsync_responseOptions_initializer;
+    auto* ticket = new Ticket{this, seq};
+    options.context = ticket;
+    if (settings_.protocol_version == 5) {
+      options.onSuccess5 = &MqttQueue::published5;
+      options.onFailure5 = &MqttQueue::publish_failed5;
+    } else {
+      options.onSuccess = &MqttQueue::published;
+      options.onFailure = &MqttQueue::publish_failed;
+    }
+    // Paho copies the payload; after this call `out` may be settled and gone.
+    int rc = MQTTAsync_sendMessage(publisher_->handle(), settings_.topic.c_str(), &message, &options);
+    if (rc == MQTTASYNC_SUCCESS) return;
+    delete ticket;
+    std::lock_guard lock(send_mutex_);
+    auto node = in_flight_.extract(seq);
+    if (node.empty()) return;
+    if (rc == MQTTASYNC_DISCONNECTED) {
+      if (!publisher_lost_) lost_since_ = SteadyClock::now();
+      publisher_lost_ = true;
+      to_resend_.insert(std::move(node));
+    } else if (rc == MQTTASYNC_MAX_MESSAGES_INFLIGHT || rc == MQTTASYNC_MAX_BUFFERED_MESSAGES) {
+      // The broker allows fewer in flight (MQTT 5 receive maximum): shrink the window.
+      window_ = std::max<std::size_t>(1, in_flight_.size());
+      to_resend_.insert(std::move(node));
+    } else {
+      ++refused_;
+      refusal_ = MQTTAsync_strerror(rc);
+    }
+    send_changed_.notify_all();
+  }
+
+  // Settles one message: acknowledged, refused for good, or to be sent again.
+  enum class Verdict { acknowledged, refused, retry };
+  void settle(std::uint64_t seq, Verdict verdict, const std::string& why = {}) {
+    bool wake;
+    {
+      std::lock_guard lock(send_mutex_);
+      auto node = in_flight_.extract(seq);
+      if (node.empty()) return;
+      switch (verdict) {
+        case Verdict::acknowledged: ++acknowledged_; break;
+        case Verdict::refused:
+          ++refused_;
+          refusal_ = why;
+          break;
+        case Verdict::retry: to_resend_.insert(std::move(node)); break;
+      }
+      wake = verdict == Verdict::retry || in_flight_.empty() ||
+             (waiting_for_room_ && in_flight_.size() <= window_ / 2);
+    }
+    if (wake) send_changed_.notify_all();
+  }
+
+  static void published(void* context, MQTTAsync_successData*) {
+    std::unique_ptr<Ticket> ticket(static_cast<Ticket*>(context));
+    ticket->queue->settle(ticket->seq, Verdict::acknowledged);
+  }
+  static void publish_failed(void* context, MQTTAsync_failureData*) {
+    // MQTT 3.1.1 has no refusals: a failure is an interrupted delivery.
+    std::unique_ptr<Ticket> ticket(static_cast<Ticket*>(context));
+    ticket->queue->settle(ticket->seq, Verdict::retry);
+  }
+  static void published5(void* context, MQTTAsync_successData5* data) {
+    std::unique_ptr<Ticket> ticket(static_cast<Ticket*>(context));
+    if (data && data->reasonCode >= 0x80)
+      ticket->queue->settle(ticket->seq, Verdict::refused, MQTTReasonCode_toString(data->reasonCode));
+    else
+      ticket->queue->settle(ticket->seq, Verdict::acknowledged);
+  }
+  static void publish_failed5(void* context, MQTTAsync_failureData5* data) {
+    std::unique_ptr<Ticket> ticket(static_cast<Ticket*>(context));
+    if (data && data->reasonCode >= 0x80 && data->code != MQTTASYNC_OPERATION_INCOMPLETE &&
+        data->code != MQTTASYNC_DISCONNECTED)
+      ticket->queue->settle(ticket->seq, Verdict::refused, MQTTReasonCode_toString(data->reasonCode));
+    else
+      ticket->queue->settle(ticket->seq, Verdict::retry);
+  }
+
+  // The connection dropped: with retry_connect, dial again every
+  // reconnect_timeout for up to connect_timeout; what the broker had not
+  // acknowledged comes back through the failure callbacks and is sent again.
+  void recover_publisher() {
+    std::string why = fmt::format("connection to {} lost", settings_.where());
+    if (settings_.retry_connect) {
+      SteadyClock::time_point since;
+      {
+        std::lock_guard lock(send_mutex_);
+        since = lost_since_;
+      }
+      auto deadline = since + settings_.connect_timeout;
+      for (int attempt = 0;; ++attempt) {
+        auto now = SteadyClock::now();
+        if (attempt > 0) {
+          if (now >= deadline) break;
+          std::this_thread::sleep_for(std::min<SteadyClock::duration>(settings_.reconnect_timeout, deadline - now));
+          now = SteadyClock::now();
+        }
+        auto left = std::chrono::duration_cast<Duration>(deadline - now);
+        try {
+          {
+            std::lock_guard lock(send_mutex_);
+            publisher_lost_ = false;
+          }
+          publisher_->connect(std::max(left, Duration{1000}));
+          return;
+        } catch (const BrokerError& error) {
+          std::lock_guard lock(send_mutex_);
+          publisher_lost_ = true;
+          why = fmt::format("connection to {} lost; reconnecting failed: {}", settings_.where(), error.what());
+        }
+        if (SteadyClock::now() >= deadline) break;
+      }
+    }
+    // Destroying the client settles everything still in flight as not acknowledged.
+    publisher_.reset();
+    std::lock_guard lock(send_mutex_);
+    std::uint64_t unsent = in_flight_.size() + to_resend_.size();
+    throw SendFailed(fmt::format("{} ({} acknowledged, {} not)", why, acknowledged_.load(), unsent + refused_),
+                     acknowledged_.load());
+  }
+
+  // ---- receiving internals -------------------------------------------------
+
+  void ensure_subscribed() {
+    if (subscriber_) return;
+    check_topic_filter(settings_.topic);
+    // Paho acknowledges a message before handing it over, so a persistent
+    // session that must keep what was not printed goes through the gate,
+    // which holds those acknowledgements until complete().
+    bool hold_acks = settings_.persistent_session() && settings_.qos > 0;
+    ClientOptions options = throwaway_session();
+    options.client_id = settings_.client_id.value_or(options.client_id);
+    options.clean_session = settings_.clean_session;
+    options.automatic_reconnect = settings_.retry_connect;
+    if (hold_acks) {
+      gate_ = std::make_unique<AckGate>(settings_);
+      options.server_uris = {gate_->uri()};
+      options.use_tls = false;
+    }
+    auto client = std::make_unique<PahoClient>(settings_, options);
+    client->on_message([this](std::string_view topic, MQTTAsync_message& message) { arrived(topic, message); });
+    client->on_connection_lost([this] {
+      {
+        std::lock_guard lock(receive_mutex_);
+        subscriber_connected_ = false;
+        subscriber_lost_since_ = SteadyClock::now();
+      }
+      inbox_changed_.notify_all();
+    });
+    client->on_connected([this] {
+      std::lock_guard lock(receive_mutex_);
+      subscriber_connected_ = true;
+      if (gate_) connection_ = gate_->connection();
+      // A reconnect with a clean session starts without subscriptions.
+      if (subscribed_ && subscriber_raw_) subscriber_raw_->subscribe_async(settings_.topic, settings_.qos);
+    });
+    subscriber_raw_ = client.get();
+    try {
+      client->connect(settings_.connect_timeout);
+      client->subscribe(settings_.topic, settings_.qos, settings_.connect_timeout);
+      auto marker = marker_topic();
+      client->subscribe(marker, 0, settings_.connect_timeout);
+      MQTTAsync_responseOptions ignore = MQTTAsync_responseOptions_initializer;
+      MQTTAsync_unsubscribe(client->handle(), marker.c_str(), &ignore);
+    } catch (const BrokerError& error) {
+      subscriber_raw_ = nullptr;
+      if (gate_ && !gate_->upstream_error().empty())
+        throw BrokerError(fmt::format("cannot connect to {}: {}", settings_.where(), gate_->upstream_error()));
+      throw;
+    }
+    {
+      std::lock_guard lock(receive_mutex_);
+      subscribed_ = true;
+    }
+    subscriber_ = std::move(client);
+  }
+
+  void arrived(std::string_view topic, MQTTAsync_message& message) {
+    Envelope envelope = to_envelope(topic, message, settings_.protocol_version == 5);
+    std::unique_lock lock(receive_mutex_);
+    if (gate_ && message.qos > 0) {
+      envelope.receipt = AckGate::receipt(connection_, message.msgid);
+      if (gate_->was_qos2(connection_, message.msgid)) envelope.qos = 2;
+    }
+    if (!gate_)
+      inbox_changed_.wait(lock, [&] { return inbox_.size() < inbox_limit || closing_; });
+    inbox_.push_back(std::move(envelope));
+    lock.unlock();
+    inbox_changed_.notify_all();
+  }
+
+  // Throws when the connection is gone for good. Called with the lock held.
+  void check_subscriber(std::unique_lock<std::mutex>&) {
+    if (subscriber_connected_) return;
+    auto down_for = SteadyClock::now() - subscriber_lost_since_;
+    if (!settings_.retry_connect || down_for >= settings_.connect_timeout) {
+      std::string why = gate_ ? gate_->upstream_error() : std::string();
+      throw BrokerError(fmt::format("connection to {} lost{}{}", settings_.where(),
+                                    settings_.retry_connect ? "; reconnecting failed" : "",
+                                    why.empty() ? "" : ": " + why));
+    }
+  }
+
+  std::vector<Envelope> read_retained() {
+    check_topic_filter(settings_.topic);
+    PahoClient client(settings_, throwaway_session());
+    return read_retained_with(client);
+  }
+
+  // The retained messages under the filter, read by a connection of its own
+  // with a clean session, so no session is touched.
+  std::vector<Envelope> read_retained_with(PahoClient& client) {
+    std::mutex mutex;
+    std::vector<Envelope> retained;
+    bool v5 = settings_.protocol_version == 5;
+    client.on_message([&](std::string_view topic, MQTTAsync_message& message) {
+      if (!message.retained) return;  // published meanwhile, not retained
+      auto envelope = to_envelope(topic, message, v5);
+      std::lock_guard lock(mutex);
+      retained.push_back(std::move(envelope));
+    });
+    client.connect(settings_.connect_timeout);
+    // QoS 0: the broker writes them all at once, ahead of the marker's SUBACK.
+    client.subscribe(settings_.topic, 0, settings_.connect_timeout);
+    client.subscribe(marker_topic(), 0, settings_.connect_timeout);
+    std::lock_guard lock(mutex);
+    auto result = std::move(retained);
+    retained.clear();
+    client.on_message(nullptr);
+    return result;
+  }
+
+  Settings settings_;
+  Capabilities capabilities_;
+
+  // Sending.
+  std::unique_ptr<PahoClient> publisher_;
+  std::mutex send_mutex_;
+  std::condition_variable send_changed_;
+  std::map<std::uint64_t, Outgoing> in_flight_;  // handed to Paho, no verdict yet
+  std::map<std::uint64_t, Outgoing> to_resend_;  // not acknowledged before the connection dropped
+  std::uint64_t next_seq_ = 0;
+  std::size_t window_ = 0;
+  std::atomic<std::uint64_t> acknowledged_{0};
+  std::uint64_t refused_ = 0;
+  std::string refusal_;
+  bool publisher_lost_ = false;
+  bool waiting_for_room_ = false;
+  SteadyClock::time_point lost_since_{};
+
+  // Receiving.
+  std::unique_ptr<AckGate> gate_;
+  std::unique_ptr<PahoClient> subscriber_;
+  PahoClient* subscriber_raw_ = nullptr;  // for callbacks during connect
+  std::mutex receive_mutex_;
+  std::condition_variable inbox_changed_;
+  std::deque<Envelope> inbox_;
+  bool subscribed_ = false;
+  bool subscriber_connected_ = true;
+  SteadyClock::time_point subscriber_lost_since_{};
+  std::uint64_t connection_ = 0;
+  bool closing_ = false;
+};
+
+}  // namespace
+
+}  // namespace mqtt
+
+std::unique_ptr<Queue> open_mqtt_queue(const ConfigParams& config) {
+  return std::make_unique<mqtt::MqttQueue>(mqtt::read_settings(config));
+}
 
 }  // namespace mq

@@ -1,0 +1,25 @@
+// mq clear: remove every waiting message.
+
+#include <fmt/format.h>
+
+#include "cli/commands.hpp"
+
+namespace mq::cli {
+
+Command register_clear(CLI::App& parent, const QueueOptions& queue) {
+  auto* app = parent.add_subcommand("clear", "Remove all waiting messages; prints how many when the backend knows");
+  app->footer(
+      "Example:\n"
+      "  mq -q memory://jobs clear\n"
+      "\nKafka: moves the group's committed offsets to the end. MQTT: clears retained\n"
+      "messages under the topic filter.\n"
+      "Queue options (see mq --help) may follow the command name.");
+  return {app, [&queue] {
+            auto opened = open(queue);
+            require(*opened, &Capabilities::clear);
+            if (auto removed = opened->clear()) fmt::print("{}\n", *removed);
+            return 0;
+          }};
+}
+
+}  // namespace mq::cli

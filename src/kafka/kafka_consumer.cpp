@@ -1,0 +1,550 @@
+#include "kafka/kafka_consumer.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+#include <exception>
+
+#include "kafka/kafka_producer.hpp"
+#include "mq/error.hpp"
+
+namespace mq::kafka {
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+// A receive hands out at most this many messages at once, whatever it was
+// asked for: the CLI comes back for more, and memory stays flat.
+constexpr std::size_t max_batch = 4096;
+// Once some messages are out, how long to wait for the rest of those that
+// are known to be on the broker ("take further ones while they are at hand").
+constexpr auto at_hand_patience = 500ms;
+// With autocommit, completed offsets are committed at most this often (and
+// always at the first completion, before blocking, and at the end).
+constexpr auto commit_interval = 100ms;
+
+int millis(Duration duration) { return static_cast<int>(std::min<long long>(duration.count(), 2'147'483'647)); }
+
+int millis_until(SteadyClock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now()).count();
+  return static_cast<int>(std::clamp<long long>(left, 0, 100));
+}
+
+// Errors that say "this group is run by its members": commits from outside
+// the group (generation -1) are refused.
+bool group_has_members(rd_kafka_resp_err_t err) {
+  return err == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID || err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION ||
+         err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS || err == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID;
+}
+
+// The first error of a call that returns one code and per-partition codes.
+rd_kafka_resp_err_t first_error(rd_kafka_resp_err_t err, const rd_kafka_topic_partition_list_t* list) {
+  if (err) return err;
+  for (int i = 0; list && i < list->cnt; ++i)
+    if (list->elems[i].err) return list->elems[i].err;
+  return RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+bool cooperative(rd_kafka_t* handle) { return std::strcmp(rd_kafka_rebalance_protocol(handle), "COOPERATIVE") == 0; }
+
+}  // namespace
+
+Consumer::Consumer(const Settings& settings, bool commits) : settings_(settings), commits_(commits) {
+  events_.owner = this;
+}
+
+static long dbg_polls = 0; static double dbg_poll_time = 0;
+Consumer::~Consumer() {
+  if (getenv("MQ_KAFKA_DEBUG")) fprintf(stderr, "polls %ld poll time %.3f\n", dbg_polls, dbg_poll_time);
+  try {
+    if (handle_ && has_uncommitted()) commit_completed(true);
+  } catch (...) {
+    // At worst the messages are read again: never lost.
+  }
+  close();
+}
+
+void Consumer::create_handle(bool member) {
+  Conf conf = make_conf(settings_, Role::consumer, &events_);
+  if (member) {
+    rd_kafka_conf_set_rebalance_cb(conf.get(), on_rebalance);
+  } else if (!user_set("fetch.wait.max.ms")) {
+    // Partitions join the fetch loop one by one: a first fetch that holds only
+    // empty partitions keeps the broker waiting this long before the next
+    // fetch asks for the ones with messages. A one-shot reader cannot afford
+    // librdkafka's 500 ms.
+    char errstr[256];
+    rd_kafka_conf_set(conf.get(), "fetch.wait.max.ms", "50", errstr, sizeof errstr);
+  }
+  handle_ = make_handle(std::move(conf), Role::consumer);
+  rd_kafka_poll_set_consumer(handle_.get());
+  queue_ = rd_kafka_queue_get_consumer(handle_.get());
+}
+
+bool Consumer::user_set(const std::string& property) const {
+  return std::any_of(settings_.properties.begin(), settings_.properties.end(),
+                     [&](const auto& entry) { return entry.first == property; });
+}
+
+void Consumer::close() {
+  if (!handle_) return;
+  rd_kafka_consumer_close(handle_.get());
+  for (auto* message : stash_) rd_kafka_message_destroy(message);
+  stash_.clear();
+  if (queue_) rd_kafka_queue_destroy(queue_);
+  queue_ = nullptr;
+  handle_.reset();
+  partitions_.clear();
+  mode_ = Mode::idle;
+}
+
+std::vector<std::int32_t> Consumer::topic_partitions() {
+  auto partitions = fetch_partitions(handle_.get(), nullptr, settings_, events_);
+  if (!partitions)
+    throw BrokerError(fmt::format("topic \"{}\" does not exist on the Kafka cluster at {}", settings_.topic,
+                                  settings_.bootstrap));
+  if (partitions->empty())
+    throw BrokerError(fmt::format("topic \"{}\" has no partitions with a leader yet", settings_.topic));
+  return *partitions;
+}
+
+std::vector<Consumer::Position> Consumer::read_positions(const std::vector<std::int32_t>& partitions) {
+  int count = static_cast<int>(partitions.size());
+  auto committed = make_partition_list(count);
+  for (auto partition : partitions) rd_kafka_topic_partition_list_add(committed.get(), settings_.topic.c_str(), partition);
+  PartitionList low(rd_kafka_topic_partition_list_copy(committed.get()));
+  PartitionList high(rd_kafka_topic_partition_list_copy(committed.get()));
+
+  auto err = first_error(rd_kafka_committed(handle_.get(), committed.get(), millis(settings_.request_timeout)),
+                         committed.get());
+  if (err)
+    throw BrokerError(fmt::format("cannot read the committed offsets of group \"{}\": {}", settings_.group_id,
+                                  error_text(err)),
+                      err == RD_KAFKA_RESP_ERR__TIMED_OUT);
+  // ListOffsets takes the logical offsets as timestamps: one request per
+  // broker for all partitions, instead of two per partition.
+  for (int i = 0; i < count; ++i) {
+    low->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+    high->elems[i].offset = RD_KAFKA_OFFSET_END;
+  }
+  for (auto* list : {low.get(), high.get()}) {
+    err = first_error(rd_kafka_offsets_for_times(handle_.get(), list, millis(settings_.request_timeout)), list);
+    if (err)
+      throw BrokerError(fmt::format("cannot read the offsets of topic \"{}\": {}", settings_.topic, error_text(err)),
+                        err == RD_KAFKA_RESP_ERR__TIMED_OUT);
+  }
+
+  std::vector<Position> positions;
+  for (int i = 0; i < count; ++i) {
+    Position position{committed->elems[i].partition, committed->elems[i].offset, low->elems[i].offset,
+                      high->elems[i].offset, 0};
+    bool valid = position.committed >= 0 && position.committed >= position.low;
+    if (valid) position.start = std::min(position.committed, position.high);
+    else position.start = settings_.from_beginning ? position.low : position.high;
+    positions.push_back(position);
+  }
+  return positions;
+}
+
+bool Consumer::try_simple_commit(const std::vector<Position>& positions) {
+  // Writing back where the group stands changes nothing, and tells whether
+  // the coordinator takes commits from a client outside the group.
+  const Position& probe = positions.front();
+  auto list = make_partition_list(1);
+  rd_kafka_topic_partition_list_add(list.get(), settings_.topic.c_str(), probe.partition)->offset = probe.start;
+  auto err = first_error(rd_kafka_commit(handle_.get(), list.get(), 0), list.get());
+  if (group_has_members(err)) return false;
+  if (err)
+    throw BrokerError(fmt::format("cannot commit offsets for group \"{}\": {}", settings_.group_id, error_text(err)),
+                      err == RD_KAFKA_RESP_ERR__TIMED_OUT);
+  return true;
+}
+
+void Consumer::start_assigned() {
+  create_handle(false);
+  auto positions = read_positions(topic_partitions());
+  if (commits_ && !try_simple_commit(positions)) {
+    close();
+    start_member();
+    return;
+  }
+  auto list = make_partition_list(static_cast<int>(positions.size()));
+  for (const auto& position : positions) {
+    rd_kafka_topic_partition_list_add(list.get(), settings_.topic.c_str(), position.partition)->offset =
+        position.start;
+    auto& state = partitions_[position.partition];
+    state.position = position.start;
+    state.end = position.high;
+    state.committed = position.committed;
+  }
+  if (commits_) partitions_[positions.front().partition].committed = positions.front().start;
+  auto err = rd_kafka_assign(handle_.get(), list.get());
+  if (err) throw BrokerError(fmt::format("cannot read topic \"{}\": {}", settings_.topic, error_text(err)));
+  mode_ = Mode::assigned;
+}
+
+void Consumer::start_member() {
+  create_handle(true);
+  topic_partitions();  // a clear error for a topic that does not exist
+  auto list = make_partition_list(1);
+  rd_kafka_topic_partition_list_add(list.get(), settings_.topic.c_str(), RD_KAFKA_PARTITION_UA);
+  auto err = rd_kafka_subscribe(handle_.get(), list.get());
+  if (err) throw BrokerError(fmt::format("cannot subscribe to topic \"{}\": {}", settings_.topic, error_text(err)));
+  mode_ = Mode::member;
+}
+
+void Consumer::on_rebalance(rd_kafka_t* handle, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions,
+                            void* opaque) {
+  auto* self = static_cast<Consumer*>(static_cast<ClientEvents*>(opaque)->owner);
+  try {
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) self->take_partitions(partitions);
+    else self->give_back_partitions(partitions);
+  } catch (...) {
+    // Exceptions must not cross librdkafka's frames; receive() rethrows it.
+    self->rebalance_error_ = std::current_exception();
+    if (err != RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) rd_kafka_assign(handle, nullptr);
+  }
+}
+
+void Consumer::take_partitions(rd_kafka_topic_partition_list_t* partitions) {
+  std::vector<std::int32_t> ids;
+  for (int i = 0; i < partitions->cnt; ++i) ids.push_back(partitions->elems[i].partition);
+  std::vector<Position> positions;
+  if (!ids.empty()) {
+    try {
+      positions = read_positions(ids);
+    } catch (const BrokerError&) {
+      // librdkafka finds the committed offsets itself; only the knowledge of
+      // what is at hand is lost.
+    }
+  }
+  for (int i = 0; i < partitions->cnt; ++i) {
+    auto& element = partitions->elems[i];
+    auto& state = partitions_[element.partition];
+    state = PartitionState{};
+    for (const auto& position : positions) {
+      if (position.partition != element.partition) continue;
+      element.offset = position.start;
+      state.position = position.start;
+      state.end = position.high;
+      state.committed = position.committed;
+    }
+  }
+  auto err = cooperative(handle_.get()) ? rd_kafka_error_code(rd_kafka_incremental_assign(handle_.get(), partitions))
+                                        : rd_kafka_assign(handle_.get(), partitions);
+  if (err) throw BrokerError(fmt::format("cannot take partitions of topic \"{}\": {}", settings_.topic, error_text(err)));
+  assigned_once_ = true;
+}
+
+void Consumer::give_back_partitions(rd_kafka_topic_partition_list_t* partitions) {
+  // Partitions lost (session timeout) already belong to someone else: a
+  // commit would be refused.
+  if (!rd_kafka_assignment_lost(handle_.get()) && has_uncommitted()) commit_completed(true);
+  if (cooperative(handle_.get())) {
+    if (auto* error = rd_kafka_incremental_unassign(handle_.get(), partitions)) rd_kafka_error_destroy(error);
+    for (int i = 0; i < partitions->cnt; ++i) partitions_.erase(partitions->elems[i].partition);
+  } else {
+    rd_kafka_assign(handle_.get(), nullptr);
+    partitions_.clear();
+  }
+}
+
+void Consumer::wait_for_assignment(SteadyClock::time_point deadline) {
+  while (!assigned_once_) {
+    if (SteadyClock::now() >= deadline)
+      throw BrokerError(fmt::format("could not join consumer group \"{}\" within {}", settings_.group_id,
+                                    describe(std::chrono::duration_cast<Duration>(
+                                        deadline - SteadyClock::now() + settings_.request_timeout))),
+                        true);
+    if (auto* message = rd_kafka_consumer_poll(handle_.get(), 100)) stash_.push_back(message);
+    rethrow_rebalance_error();
+  }
+}
+
+void Consumer::rethrow_rebalance_error() {
+  if (auto error = std::exchange(rebalance_error_, nullptr)) std::rethrow_exception(error);
+}
+
+Envelope Consumer::to_envelope(const rd_kafka_message_t* message) const {
+  Envelope envelope;
+  if (message->payload) envelope.payload.assign(static_cast<const char*>(message->payload), message->len);
+  if (message->key) envelope.key.emplace(static_cast<const char*>(message->key), message->key_len);
+  bool id_from_header = false;
+  rd_kafka_headers_t* headers = nullptr;
+  if (rd_kafka_message_headers(message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const char* name;
+    const void* value;
+    std::size_t size;
+    for (std::size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+         ++i) {
+      std::string text = value ? std::string(static_cast<const char*>(value), size) : std::string{};
+      if (!envelope.message_type && std::strcmp(name, message_type_header) == 0)
+        envelope.message_type = std::move(text);
+      else if (!envelope.correlation_id && std::strcmp(name, correlation_id_header) == 0)
+        envelope.correlation_id = std::move(text);
+      else if (!id_from_header && std::strcmp(name, message_id_header) == 0) {
+        envelope.message_id = std::move(text);
+        id_from_header = true;
+      } else
+        envelope.headers.push_back(Header{name, std::move(text)});
+    }
+  }
+  if (!id_from_header) {
+    // A record without a key (kcat -P, most producers) still gets an id that
+    // names it for good: its place in the topic.
+    if (envelope.key) envelope.message_id = *envelope.key;
+    else envelope.message_id = fmt::format("{}-{}", message->partition, message->offset);
+  }
+  rd_kafka_timestamp_type_t type;
+  std::int64_t timestamp = rd_kafka_message_timestamp(message, &type);
+  if (type != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE && timestamp >= 0)
+    envelope.sent_time = TimePoint{Duration{timestamp}};
+  envelope.topic = settings_.topic;
+  envelope.partition = message->partition;
+  envelope.offset = message->offset;
+  envelope.receipt = static_cast<std::uint64_t>(message->offset);
+  return envelope;
+}
+
+bool Consumer::take(rd_kafka_message_t* message, std::vector<Envelope>& out) {
+  struct Release {
+    rd_kafka_message_t* message;
+    ~Release() { rd_kafka_message_destroy(message); }
+  } release{message};
+
+  if (message->err) {
+    auto err = message->err;
+    if (err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      if (auto it = partitions_.find(message->partition); it != partitions_.end()) {
+        it->second.at_end = true;
+        it->second.position = std::max(it->second.position, message->offset);
+      }
+      return false;
+    }
+    switch (err) {
+      case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+      case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+      case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+        throw BrokerError(fmt::format("topic \"{}\" does not exist on the Kafka cluster at {}", settings_.topic,
+                                      settings_.bootstrap));
+      case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+      case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
+      case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+      case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
+      case RD_KAFKA_RESP_ERR__FATAL:
+        throw BrokerError(fmt::format("reading topic \"{}\": {}", settings_.topic, rd_kafka_message_errstr(message)));
+      default:
+        return false;  // passing trouble (a broker went away): librdkafka retries
+    }
+  }
+  auto it = partitions_.find(message->partition);
+  if (it == partitions_.end()) return false;  // from a partition given away meanwhile
+  auto& state = it->second;
+  out.push_back(to_envelope(message));
+  if (commits_) state.inflight.push_back(Inflight{message->offset, false});
+  state.position = message->offset + 1;
+  state.at_end = false;
+  return true;
+}
+
+bool Consumer::more_at_hand() {
+  for (auto& [partition, state] : partitions_) {
+    std::int64_t low = 0, high = 0;
+    if (rd_kafka_get_watermark_offsets(handle_.get(), settings_.topic.c_str(), partition, &low, &high) ==
+            RD_KAFKA_RESP_ERR_NO_ERROR &&
+        high > state.end)
+      state.end = high;
+    if (!state.at_end && state.position < state.end) return true;
+    if (state.at_end && state.position < high) return true;
+  }
+  return false;
+}
+
+std::vector<Envelope> Consumer::receive(const ReceiveOptions& options) {
+  if (mode_ == Mode::idle) {
+    if (listening_) start_member();
+    else start_assigned();
+  }
+  std::vector<Envelope> out;
+  std::size_t wanted = std::min(options.max, max_batch);
+  if (wanted == 0) return out;
+  auto start = SteadyClock::now();
+  auto deadline = options.wait ? start + *options.wait : SteadyClock::time_point::max();
+  if (mode_ == Mode::member && !listening_ && !assigned_once_)
+    wait_for_assignment(start + settings_.request_timeout + settings_.session_timeout);
+  if (batch_.size() < max_batch) batch_.resize(max_batch);
+
+  for (auto* message : std::exchange(stash_, {})) take(message, out);
+  auto last_message = SteadyClock::now();
+  while (out.size() < wanted) {
+    ssize_t got = rd_kafka_consume_batch_queue(queue_, 0, batch_.data(), wanted - out.size());
+    rethrow_rebalance_error();
+    bool took = false;
+    for (ssize_t i = 0; i < got; ++i) took |= take(batch_[static_cast<std::size_t>(i)], out);
+    if (took) last_message = SteadyClock::now();
+    if (got > 0) continue;
+
+    auto now = SteadyClock::now();
+    bool at_hand = more_at_hand();
+    if (!out.empty()) {
+      if (!at_hand || now - last_message >= at_hand_patience) break;
+    } else if (!at_hand) {
+      if (now >= deadline) break;
+    } else if (now >= std::max(deadline, start + settings_.request_timeout)) {
+      break;
+    }
+    // About to block: let completed offsets reach the broker first.
+    if (out.empty() && has_uncommitted()) commit_completed(mode_ == Mode::member);
+    int timeout = out.empty() && !at_hand ? millis_until(deadline) : 100;
+    auto dbg_a = SteadyClock::now();
+    if (auto* message = rd_kafka_consumer_poll(handle_.get(), timeout)) {
+      if (take(message, out)) last_message = SteadyClock::now();
+    }
+    dbg_polls++; dbg_poll_time += std::chrono::duration<double>(SteadyClock::now() - dbg_a).count();
+    rethrow_rebalance_error();
+  }
+  return out;
+}
+
+void Consumer::complete(std::span<const Envelope> messages) {
+  if (!commits_ || !handle_) return;
+  bool any = false;
+  for (const auto& envelope : messages) {
+    if (!envelope.partition || !envelope.offset) continue;
+    auto it = partitions_.find(*envelope.partition);
+    if (it == partitions_.end()) continue;  // given away in a rebalance: read again elsewhere
+    auto& state = it->second;
+    auto& inflight = state.inflight;
+    auto entry = std::lower_bound(inflight.begin(), inflight.end(), *envelope.offset,
+                                  [](const Inflight& item, std::int64_t offset) { return item.offset < offset; });
+    if (entry == inflight.end() || entry->offset != *envelope.offset) continue;
+    entry->done = true;
+    while (!inflight.empty() && inflight.front().done) {
+      state.completed_to = inflight.front().offset + 1;
+      inflight.pop_front();
+    }
+    any = true;
+  }
+  if (!any) return;
+  auto now = SteadyClock::now();
+  if (!settings_.autocommit || last_commit_ == SteadyClock::time_point{} || now - last_commit_ >= commit_interval)
+    commit_completed(false);
+}
+
+bool Consumer::has_uncommitted() const {
+  for (const auto& [partition, state] : partitions_)
+    if (state.completed_to >= 0 && state.completed_to != state.committed) return true;
+  return false;
+}
+
+void Consumer::commit_completed(bool quiet) {
+  last_commit_ = SteadyClock::now();
+  auto list = make_partition_list(static_cast<int>(partitions_.size()));
+  for (const auto& [partition, state] : partitions_)
+    if (state.completed_to >= 0 && state.completed_to != state.committed)
+      rd_kafka_topic_partition_list_add(list.get(), settings_.topic.c_str(), partition)->offset = state.completed_to;
+  if (list->cnt == 0) return;
+  auto err = first_error(rd_kafka_commit(handle_.get(), list.get(), 0), list.get());
+  if (!err) {
+    for (int i = 0; i < list->cnt; ++i)
+      if (auto it = partitions_.find(list->elems[i].partition); it != partitions_.end())
+        it->second.committed = list->elems[i].offset;
+    return;
+  }
+  if (quiet || (mode_ == Mode::member && group_has_members(err))) return;
+  throw BrokerError(fmt::format("cannot commit offsets for group \"{}\": {}", settings_.group_id, error_text(err)),
+                    err == RD_KAFKA_RESP_ERR__TIMED_OUT);
+}
+
+void Consumer::abandon(std::span<const Envelope> messages) {
+  if (!handle_) return;
+  std::map<std::int32_t, std::int64_t> rewind;
+  for (const auto& envelope : messages) {
+    if (!envelope.partition || !envelope.offset || !partitions_.count(*envelope.partition)) continue;
+    auto [it, fresh] = rewind.emplace(*envelope.partition, *envelope.offset);
+    if (!fresh) it->second = std::min(it->second, *envelope.offset);
+  }
+  if (rewind.empty()) return;
+  auto list = make_partition_list(static_cast<int>(rewind.size()));
+  for (const auto& [partition, offset] : rewind)
+    rd_kafka_topic_partition_list_add(list.get(), settings_.topic.c_str(), partition)->offset = offset;
+  // Waiting for the seek keeps messages fetched before it from coming out.
+  auto* error = rd_kafka_seek_partitions(handle_.get(), list.get(), millis(settings_.request_timeout));
+  if (error) {
+    std::string text = rd_kafka_error_string(error);
+    rd_kafka_error_destroy(error);
+    throw BrokerError(fmt::format("cannot give messages back to topic \"{}\": {}", settings_.topic, text));
+  }
+  for (const auto& [partition, offset] : rewind) {
+    auto& state = partitions_[partition];
+    while (!state.inflight.empty() && state.inflight.back().offset >= offset) state.inflight.pop_back();
+    state.position = offset;
+    state.at_end = false;
+  }
+}
+
+void Consumer::begin_listen() {
+  listening_ = true;
+  if (mode_ != Mode::idle) {
+    if (has_uncommitted()) commit_completed(false);
+    close();
+  }
+  start_member();
+}
+
+void Consumer::end_listen() {
+  std::exception_ptr failure;
+  try {
+    if (handle_ && has_uncommitted()) commit_completed(false);
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  close();  // a member sends LeaveGroup here
+  listening_ = false;
+  if (failure) std::rethrow_exception(failure);
+}
+
+std::uint64_t Consumer::lag() {
+  if (!handle_) create_handle(false);
+  if (has_uncommitted()) commit_completed(mode_ == Mode::member);
+  std::uint64_t total = 0;
+  for (const auto& position : read_positions(topic_partitions()))
+    total += static_cast<std::uint64_t>(std::max<std::int64_t>(0, position.high - position.start));
+  return total;
+}
+
+std::uint64_t Consumer::clear() {
+  if (!handle_) create_handle(false);
+  if (has_uncommitted()) commit_completed(mode_ == Mode::member);
+  auto positions = read_positions(topic_partitions());
+  auto list = make_partition_list(static_cast<int>(positions.size()));
+  std::uint64_t skipped = 0;
+  for (const auto& position : positions) {
+    rd_kafka_topic_partition_list_add(list.get(), settings_.topic.c_str(), position.partition)->offset = position.high;
+    skipped += static_cast<std::uint64_t>(std::max<std::int64_t>(0, position.high - position.start));
+  }
+  auto err = first_error(rd_kafka_commit(handle_.get(), list.get(), 0), list.get());
+  if (!err) return skipped;
+  if (!group_has_members(err))
+    throw BrokerError(fmt::format("cannot commit offsets for group \"{}\": {}", settings_.group_id, error_text(err)),
+                      err == RD_KAFKA_RESP_ERR__TIMED_OUT);
+
+  // The group's members own its offsets: join it, and move the offsets of
+  // the partitions it gives us.
+  close();
+  start_member();
+  wait_for_assignment(SteadyClock::now() + settings_.request_timeout + settings_.session_timeout);
+  skipped = 0;
+  for (auto& [partition, state] : partitions_) {
+    skipped += static_cast<std::uint64_t>(std::max<std::int64_t>(0, state.end - state.position));
+    state.completed_to = state.end;
+  }
+  commit_completed(false);
+  close();
+  return skipped;
+}
+
+}  // namespace mq::kafka

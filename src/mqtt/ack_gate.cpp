@@ -1,0 +1,625 @@
+#include "mqtt/ack_gate.hpp"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "mq/error.hpp"
+
+namespace mq::mqtt {
+
+namespace {
+
+constexpr unsigned char type_publish = 3, type_puback = 4, type_pubrec = 5, type_pubrel = 6;
+constexpr std::size_t max_buffered = 4 << 20;  // stop reading a side whose output is this far behind
+
+// Splits a byte stream into MQTT control packets (fixed header: a type byte
+// and a 1..4 byte remaining length).
+class FrameReader {
+ public:
+  void feed(const char* data, std::size_t size) { buffer_.append(data, size); }
+  // The next complete packet, or false. Throws on a malformed length.
+  bool next(std::string& frame) {
+    if (buffer_.size() - offset_ < 2) return compact(false);
+    std::size_t length = 0, multiplier = 1, position = offset_ + 1;
+    for (int i = 0;; ++i) {
+      if (position >= buffer_.size()) return compact(false);
+      auto byte = static_cast<unsigned char>(buffer_[position++]);
+      length += (byte & 0x7F) * multiplier;
+      if (!(byte & 0x80)) break;
+      if (i == 3) throw std::runtime_error("malformed MQTT packet length");
+      multiplier *= 128;
+    }
+    if (buffer_.size() - position < length) return compact(false);
+    frame.assign(buffer_, offset_, position - offset_ + length);
+    offset_ = position + length;
+    return true;
+  }
+  void clear() {
+    buffer_.clear();
+    offset_ = 0;
+  }
+
+ private:
+  bool compact(bool result) {
+    if (offset_ > 0) {
+      buffer_.erase(0, offset_);
+      offset_ = 0;
+    }
+    return result;
+  }
+  std::string buffer_;
+  std::size_t offset_ = 0;
+};
+
+// Offset of the variable header: after the type byte and the length bytes.
+std::size_t header_size(const std::string& frame) {
+  std::size_t i = 1;
+  while (i < frame.size() && (static_cast<unsigned char>(frame[i]) & 0x80)) ++i;
+  return i + 1;
+}
+
+int packet_id_at(const std::string& frame, std::size_t offset) {
+  if (offset + 2 > frame.size()) return -1;
+  return (static_cast<unsigned char>(frame[offset]) << 8) | static_cast<unsigned char>(frame[offset + 1]);
+}
+
+std::string ack_frame(unsigned char type, int packet_id) {
+  return {static_cast<char>(type << 4 | (type == type_pubrel ? 2 : 0)), 2, static_cast<char>(packet_id >> 8),
+          static_cast<char>(packet_id & 0xFF)};
+}
+
+// OpenSSL is already in the process (Paho's libpaho-mqtt3as needs it); the
+// few functions the gate calls are looked up there at run time, so linking
+// mq needs nothing beyond Paho. Falls back to loading libssl.so.3 itself.
+struct OpenSsl {
+#define MQ_OPENSSL_FUNCTIONS(X)                                                                                \
+  X(SSL_free) X(SSL_CTX_free) X(SSL_read) X(SSL_get_error) X(SSL_write) X(SSL_shutdown) X(SSL_CTX_new)         \
+  X(TLS_client_method) X(SSL_CTX_load_verify_locations) X(SSL_CTX_set_default_verify_paths)                    \
+  X(SSL_CTX_use_certificate_chain_file) X(SSL_CTX_use_PrivateKey_file) X(SSL_CTX_set_verify) X(SSL_CTX_ctrl)   \
+  X(SSL_new) X(SSL_set_fd) X(SSL_ctrl) X(SSL_get0_param) X(X509_VERIFY_PARAM_set1_ip_asc)                      \
+  X(X509_VERIFY_PARAM_set1_host) X(SSL_connect) X(SSL_get_verify_result) X(X509_verify_cert_error_string)      \
+  X(ERR_get_error) X(ERR_reason_error_string) X(ERR_clear_error)
+#define MQ_OPENSSL_POINTER(name) decltype(&::name) name = nullptr;
+  MQ_OPENSSL_FUNCTIONS(MQ_OPENSSL_POINTER)
+#undef MQ_OPENSSL_POINTER
+  bool complete = false;
+
+  OpenSsl() {
+    void* libraries[] = {RTLD_DEFAULT, dlopen("libssl.so.3", RTLD_NOW | RTLD_GLOBAL),
+                         dlopen("libcrypto.so.3", RTLD_NOW | RTLD_GLOBAL)};
+    auto find = [&](const char* name) -> void* {
+      for (void* library : libraries)
+        if (library)
+          if (void* symbol = dlsym(library, name)) return symbol;
+      return nullptr;
+    };
+    complete = true;
+#define MQ_OPENSSL_LOOKUP(name)                                     \
+  name = reinterpret_cast<decltype(name)>(find(#name));             \
+  if (!name) complete = false;
+    MQ_OPENSSL_FUNCTIONS(MQ_OPENSSL_LOOKUP)
+#undef MQ_OPENSSL_LOOKUP
+  }
+};
+
+const OpenSsl& tls() {
+  static const OpenSsl functions;
+  if (!functions.complete) throw std::runtime_error("TLS is not available: libssl.so.3 was not found");
+  return functions;
+}
+
+std::string openssl_errors() {
+  std::string out;
+  while (unsigned long code = tls().ERR_get_error()) {
+    const char* reason = tls().ERR_reason_error_string(code);
+    if (!reason) continue;
+    if (out.find(reason) != std::string::npos) continue;
+    if (!out.empty()) out += "; ";
+    out += reason;
+  }
+  return out;
+}
+
+bool is_ip_address(const std::string& host) {
+  in6_addr v6;
+  in_addr v4;
+  return inet_pton(AF_INET, host.c_str(), &v4) == 1 || inet_pton(AF_INET6, host.c_str(), &v6) == 1;
+}
+
+// A connection to the broker, plain or TLS, non-blocking once established.
+class Upstream {
+ public:
+  ~Upstream() {
+    if (ssl_) tls().SSL_free(ssl_);
+    if (context_) tls().SSL_CTX_free(context_);
+    if (fd_ >= 0) close(fd_);
+  }
+
+  // Dials the endpoints in order; on failure throws std::runtime_error with the reason.
+  void open(const Settings& settings) {
+    std::string reason;
+    for (const auto& endpoint : settings.endpoints) {
+      try {
+        dial(endpoint, settings.connect_timeout);
+        if (settings.tls) handshake(settings, endpoint);
+        set_blocking(false);
+        return;
+      } catch (const std::runtime_error& error) {
+        reason = settings.endpoints.size() > 1 ? fmt::format("{}: {}", endpoint.text(), error.what()) : error.what();
+        if (ssl_) tls().SSL_free(ssl_), ssl_ = nullptr;
+        if (fd_ >= 0) close(fd_), fd_ = -1;
+      }
+    }
+    throw std::runtime_error(reason);
+  }
+
+  int fd() const { return fd_; }
+  bool wants_write() const { return want_write_; }
+
+  // Reads what is there; returns false at end of stream or error.
+  bool read_into(FrameReader& reader) {
+    char buffer[65536];
+    while (true) {
+      if (ssl_) {
+        int n = tls().SSL_read(ssl_, buffer, sizeof buffer);
+        if (n > 0) {
+          reader.feed(buffer, static_cast<std::size_t>(n));
+          continue;
+        }
+        int error = tls().SSL_get_error(ssl_, n);
+        if (error == SSL_ERROR_WANT_READ) return true;
+        if (error == SSL_ERROR_WANT_WRITE) {
+          want_write_ = true;
+          return true;
+        }
+        return false;
+      }
+      ssize_t n = recv(fd_, buffer, sizeof buffer, 0);
+      if (n > 0) {
+        reader.feed(buffer, static_cast<std::size_t>(n));
+        if (static_cast<std::size_t>(n) < sizeof buffer) return true;
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) return true;
+      return false;
+    }
+  }
+
+  // Writes as much of `out` as the socket takes; false on error.
+  bool write_from(std::string& out) {
+    want_write_ = false;
+    while (!out.empty()) {
+      if (ssl_) {
+        int n = tls().SSL_write(ssl_, out.data(), static_cast<int>(std::min<std::size_t>(out.size(), 1 << 20)));
+        if (n > 0) {
+          out.erase(0, static_cast<std::size_t>(n));
+          continue;
+        }
+        int error = tls().SSL_get_error(ssl_, n);
+        if (error == SSL_ERROR_WANT_WRITE || error == SSL_ERROR_WANT_READ) {
+          want_write_ = true;
+          return true;
+        }
+        return false;
+      }
+      ssize_t n = ::send(fd_, out.data(), out.size(), MSG_NOSIGNAL);
+      if (n > 0) {
+        out.erase(0, static_cast<std::size_t>(n));
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        want_write_ = true;
+        return true;
+      }
+      return false;
+    }
+    return true;
+  }
+
+  // At the end: what is left goes out, then a FIN, then whatever the broker
+  // still says is read and dropped. Closing with unread input would reset the
+  // connection and could discard acknowledgements not yet transmitted.
+  void close_gracefully(std::string& out) {
+    for (int i = 0; i < 50 && !out.empty(); ++i) {
+      if (!write_from(out)) break;
+      if (!out.empty()) {
+        pollfd p{fd_, POLLOUT, 0};
+        poll(&p, 1, 20);
+      }
+    }
+    if (ssl_) tls().SSL_shutdown(ssl_);
+    shutdown(fd_, SHUT_WR);
+    char buffer[4096];
+    for (int i = 0; i < 20; ++i) {
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, 25) != 1) continue;
+      ssize_t n = recv(fd_, buffer, sizeof buffer, 0);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) break;
+    }
+  }
+
+ private:
+  void dial(const Endpoint& endpoint, Duration timeout) {
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    if (int error = getaddrinfo(endpoint.host.c_str(), std::to_string(endpoint.port).c_str(), &hints, &found))
+      throw std::runtime_error(gai_strerror(error));
+    std::string reason = "no address";
+    for (addrinfo* a = found; a; a = a->ai_next) {
+      fd_ = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+      if (fd_ < 0) continue;
+      int rc = ::connect(fd_, a->ai_addr, a->ai_addrlen);
+      if (rc != 0 && errno == EINPROGRESS) {
+        pollfd p{fd_, POLLOUT, 0};
+        if (poll(&p, 1, static_cast<int>(std::max<long long>(timeout.count(), 1))) == 1) {
+          int so_error = 0;
+          socklen_t length = sizeof so_error;
+          getsockopt(fd_, SOL_SOCKET, SO_ERROR, &so_error, &length);
+          rc = so_error ? -1 : 0;
+          errno = so_error;
+        } else {
+          rc = -1;
+          errno = ETIMEDOUT;
+        }
+      }
+      if (rc == 0) {
+        int one = 1;
+        setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        freeaddrinfo(found);
+        return;
+      }
+      reason = std::strerror(errno);
+      close(fd_);
+      fd_ = -1;
+    }
+    freeaddrinfo(found);
+    throw std::runtime_error(reason);
+  }
+
+  void set_blocking(bool blocking) {
+    int flags = fcntl(fd_, F_GETFL);
+    fcntl(fd_, F_SETFL, blocking ? flags & ~O_NONBLOCK : flags | O_NONBLOCK);
+  }
+
+  void handshake(const Settings& settings, const Endpoint& endpoint) {
+    tls().ERR_clear_error();
+    if (!context_) {
+      context_ = tls().SSL_CTX_new(tls().TLS_client_method());
+      if (!context_) throw std::runtime_error("cannot set up TLS: " + openssl_errors());
+      if (settings.cafile) {
+        if (tls().SSL_CTX_load_verify_locations(context_, settings.cafile->c_str(), nullptr) != 1)
+          throw std::runtime_error(fmt::format("cannot read CA file {}: {}", *settings.cafile, openssl_errors()));
+      } else {
+        tls().SSL_CTX_set_default_verify_paths(context_);
+      }
+      if (settings.cert) {
+        if (tls().SSL_CTX_use_certificate_chain_file(context_, settings.cert->c_str()) != 1)
+          throw std::runtime_error(fmt::format("cannot read certificate {}: {}", *settings.cert, openssl_errors()));
+        const std::string& key = settings.key ? *settings.key : *settings.cert;
+        if (tls().SSL_CTX_use_PrivateKey_file(context_, key.c_str(), SSL_FILETYPE_PEM) != 1)
+          throw std::runtime_error(fmt::format("cannot read private key {}: {}", key, openssl_errors()));
+      }
+      tls().SSL_CTX_set_verify(context_, settings.insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, nullptr);
+      tls().SSL_CTX_ctrl(context_, SSL_CTRL_MODE, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER, nullptr);
+    }
+    ssl_ = tls().SSL_new(context_);
+    tls().SSL_set_fd(ssl_, fd_);
+    if (!is_ip_address(endpoint.host)) tls().SSL_ctrl(ssl_, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, const_cast<char*>(endpoint.host.c_str()));
+    if (!settings.insecure) {
+      X509_VERIFY_PARAM* param = tls().SSL_get0_param(ssl_);
+      if (is_ip_address(endpoint.host)) tls().X509_VERIFY_PARAM_set1_ip_asc(param, endpoint.host.c_str());
+      else tls().X509_VERIFY_PARAM_set1_host(param, endpoint.host.c_str(), 0);
+    }
+    set_blocking(true);
+    timeval limit{static_cast<time_t>(settings.connect_timeout.count() / 1000),
+                  static_cast<suseconds_t>(settings.connect_timeout.count() % 1000 * 1000)};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+    setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
+    if (tls().SSL_connect(ssl_) != 1) {
+      long verify = tls().SSL_get_verify_result(ssl_);
+      std::string reason = verify != X509_V_OK
+                               ? fmt::format("certificate verify failed ({})", tls().X509_verify_cert_error_string(verify))
+                               : openssl_errors();
+      throw std::runtime_error("TLS handshake failed: " + (reason.empty() ? std::string("connection closed") : reason));
+    }
+    timeval none{0, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
+    setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof none);
+  }
+
+  int fd_ = -1;
+  SSL_CTX* context_ = nullptr;
+  SSL* ssl_ = nullptr;
+  bool want_write_ = false;
+};
+
+// True when the other end of an accepted loopback connection is a socket of
+// this very process (Paho's), so no other local program can ride the gate.
+bool peer_is_this_process(int accepted) {
+  sockaddr_in peer{}, local{};
+  socklen_t length = sizeof peer;
+  if (getpeername(accepted, reinterpret_cast<sockaddr*>(&peer), &length) != 0) return false;
+  length = sizeof local;
+  if (getsockname(accepted, reinterpret_cast<sockaddr*>(&local), &length) != 0) return false;
+  DIR* fds = opendir("/proc/self/fd");
+  if (!fds) return true;  // no /proc: cannot tell, trust the loopback
+  bool found = false;
+  while (dirent* entry = readdir(fds)) {
+    int fd = std::atoi(entry->d_name);
+    if (fd <= 2 || fd == accepted || fd == dirfd(fds)) continue;
+    sockaddr_in mine{}, theirs{};
+    socklen_t mine_length = sizeof mine, theirs_length = sizeof theirs;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&mine), &mine_length) != 0 || mine.sin_family != AF_INET) continue;
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&theirs), &theirs_length) != 0) continue;
+    if (mine.sin_port == peer.sin_port && mine.sin_addr.s_addr == peer.sin_addr.s_addr &&
+        theirs.sin_port == local.sin_port) {
+      found = true;
+      break;
+    }
+  }
+  closedir(fds);
+  return found;
+}
+
+}  // namespace
+
+struct AckGate::State {
+  const Settings& settings;
+  int listen_fd = -1;
+  int wake_fd = -1;
+  int port = 0;
+  std::thread thread;
+
+  std::mutex mutex;  // guards everything below
+  bool stopping = false;
+  std::uint64_t connection = 0;
+  std::string upstream_error;
+  int down_fd = -1;
+  std::unique_ptr<Upstream> up;
+  std::string to_broker, to_paho;
+  std::map<int, std::string> held;  // packet id -> Paho's PUBACK
+  std::set<int> released_early;     // released before Paho's PUBACK was read
+  std::set<int> qos2;               // packet ids the broker sent at QoS 2
+
+  explicit State(const Settings& s) : settings(s) {}
+
+  void wake() {
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto n = write(wake_fd, &one, sizeof one);
+  }
+
+  // The acknowledgement the broker expects for a released message.
+  std::string released_ack(int packet_id) {
+    if (qos2.erase(packet_id)) return ack_frame(type_pubrec, packet_id);
+    return ack_frame(type_puback, packet_id);
+  }
+
+  void drop_connection() {
+    if (up) {
+      up->close_gracefully(to_broker);
+      up.reset();
+    }
+    if (down_fd >= 0) close(down_fd), down_fd = -1;
+    to_broker.clear();
+    to_paho.clear();
+    held.clear();
+    released_early.clear();
+    qos2.clear();
+  }
+
+  void accept_one(FrameReader& from_paho, FrameReader& from_broker) {
+    int fd = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) return;
+    if (!peer_is_this_process(fd)) {
+      close(fd);
+      return;
+    }
+    std::unique_lock lock(mutex);
+    drop_connection();
+    from_paho.clear();
+    from_broker.clear();
+    ++connection;
+    lock.unlock();
+    // Dialing blocks this thread only: nothing else is relayed meanwhile.
+    auto upstream = std::make_unique<Upstream>();
+    std::string error;
+    try {
+      upstream->open(settings);
+    } catch (const std::runtime_error& e) {
+      error = e.what();
+    }
+    lock.lock();
+    upstream_error = error;
+    if (!error.empty()) {
+      close(fd);  // Paho sees the connection fail and reports it
+      return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    down_fd = fd;
+    up = std::move(upstream);
+  }
+
+  // Packets from Paho: hold acknowledgements, pass the rest.
+  void from_paho_packet(const std::string& frame) {
+    auto type = static_cast<unsigned char>(frame[0]) >> 4;
+    if (type == type_puback) {
+      int id = packet_id_at(frame, header_size(frame));
+      if (released_early.erase(id)) to_broker += released_ack(id);
+      else held[id] = frame;
+      return;
+    }
+    to_broker += frame;
+  }
+
+  // Packets from the broker: QoS 2 becomes QoS 1 for Paho; PUBREL is answered here.
+  void from_broker_packet(std::string& frame) {
+    auto first = static_cast<unsigned char>(frame[0]);
+    auto type = first >> 4;
+    if (type == type_publish && ((first >> 1) & 3) == 2) {
+      std::size_t offset = header_size(frame);
+      int topic_length = packet_id_at(frame, offset);
+      int id = topic_length < 0 ? -1 : packet_id_at(frame, offset + 2 + static_cast<std::size_t>(topic_length));
+      if (id >= 0) {
+        qos2.insert(id);
+        frame[0] = static_cast<char>((first & ~0x06) | 0x02);
+      }
+    } else if (type == type_pubrel) {
+      to_broker += ack_frame(7, packet_id_at(frame, header_size(frame)));  // PUBCOMP
+      return;
+    }
+    to_paho += frame;
+  }
+
+  void run() {
+    FrameReader from_paho, from_broker;
+    std::string frame;
+    while (true) {
+      pollfd fds[4];
+      int count = 0;
+      int down_index = -1, up_index = -1;
+      {
+        std::lock_guard lock(mutex);
+        if (stopping) break;
+        fds[count++] = {listen_fd, POLLIN, 0};
+        fds[count++] = {wake_fd, POLLIN, 0};
+        if (down_fd >= 0) {
+          short events = to_broker.size() < max_buffered ? POLLIN : 0;
+          if (!to_paho.empty()) events |= POLLOUT;
+          down_index = count;
+          fds[count++] = {down_fd, events, 0};
+        }
+        if (up) {
+          short events = to_paho.size() < max_buffered ? POLLIN : 0;
+          if (!to_broker.empty() || up->wants_write()) events |= POLLOUT;
+          up_index = count;
+          fds[count++] = {up->fd(), events, 0};
+        }
+      }
+      if (poll(fds, static_cast<nfds_t>(count), -1) < 0 && errno != EINTR) break;
+      if (fds[1].revents) {
+        std::uint64_t value;
+        [[maybe_unused]] auto n = read(wake_fd, &value, sizeof value);
+      }
+      if (fds[0].revents & POLLIN) {
+        accept_one(from_paho, from_broker);
+        continue;
+      }
+      std::lock_guard lock(mutex);
+      bool broken = false;
+      try {
+        if (down_index >= 0 && down_fd >= 0 && (fds[down_index].revents & (POLLIN | POLLHUP | POLLERR))) {
+          char buffer[65536];
+          ssize_t n = recv(down_fd, buffer, sizeof buffer, 0);
+          if (n > 0) {
+            from_paho.feed(buffer, static_cast<std::size_t>(n));
+            while (from_paho.next(frame)) from_paho_packet(frame);
+          } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+            broken = true;  // Paho closed: pass on what it said, then close the broker side
+          }
+        }
+        if (!broken && up_index >= 0 && up && (fds[up_index].revents & (POLLIN | POLLHUP | POLLERR))) {
+          if (!up->read_into(from_broker)) {
+            upstream_error = "connection closed by the broker";
+            broken = true;
+          }
+          while (from_broker.next(frame)) from_broker_packet(frame);
+        }
+      } catch (const std::runtime_error& error) {
+        upstream_error = error.what();
+        broken = true;
+      }
+      if (up && !to_broker.empty() && !up->write_from(to_broker)) broken = true;
+      if (down_fd >= 0 && !to_paho.empty()) {
+        ssize_t n = ::send(down_fd, to_paho.data(), to_paho.size(), MSG_NOSIGNAL);
+        if (n > 0) to_paho.erase(0, static_cast<std::size_t>(n));
+        else if (n < 0 && errno != EAGAIN && errno != EINTR) broken = true;
+      }
+      if (broken) drop_connection();
+    }
+    std::lock_guard lock(mutex);
+    drop_connection();
+  }
+};
+
+AckGate::AckGate(const Settings& settings) : state_(std::make_unique<State>(settings)) {
+  state_->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  if (state_->listen_fd < 0 || bind(state_->listen_fd, reinterpret_cast<sockaddr*>(&address), length) != 0 ||
+      listen(state_->listen_fd, 4) != 0 ||
+      getsockname(state_->listen_fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    std::string why = std::strerror(errno);
+    if (state_->listen_fd >= 0) close(state_->listen_fd);
+    throw BrokerError("cannot set up the acknowledgement relay: " + why);
+  }
+  state_->port = ntohs(address.sin_port);
+  state_->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  state_->thread = std::thread([state = state_.get()] { state->run(); });
+}
+
+AckGate::~AckGate() {
+  {
+    std::lock_guard lock(state_->mutex);
+    state_->stopping = true;
+  }
+  state_->wake();
+  state_->thread.join();
+  close(state_->listen_fd);
+  close(state_->wake_fd);
+}
+
+std::string AckGate::uri() const { return fmt::format("tcp://127.0.0.1:{}", state_->port); }
+
+std::uint64_t AckGate::connection() {
+  std::lock_guard lock(state_->mutex);
+  return state_->connection;
+}
+
+bool AckGate::was_qos2(std::uint64_t connection, int packet_id) {
+  std::lock_guard lock(state_->mutex);
+  return connection == state_->connection && state_->qos2.count(packet_id) != 0;
+}
+
+void AckGate::release(std::span<const std::uint64_t> receipts) {
+  {
+    std::lock_guard lock(state_->mutex);
+    for (auto receipt : receipts) {
+      if ((receipt >> 16) != state_->connection || !state_->up) continue;
+      int id = static_cast<int>(receipt & 0xFFFF);
+      if (state_->held.erase(id)) state_->to_broker += state_->released_ack(id);
+      else state_->released_early.insert(id);
+    }
+  }
+  state_->wake();
+}
+
+std::string AckGate::upstream_error() {
+  std::lock_guard lock(state_->mutex);
+  return state_->upstream_error;
+}
+
+}  // namespace mq::mqtt
