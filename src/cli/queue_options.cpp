@@ -45,6 +45,12 @@ void add_queue_options(CLI::App& app, QueueOptions& options) {
   add_text(app, "--client-id", options.client_id, "Client id (key options.client_id)", "ID");
   add_text(app, "--connect-timeout", options.connect_timeout, "How long to wait for a connection (5s, 500ms)",
            "DURATION");
+  add_text(app, "--cafile", options.cafile, "CA certificates to verify the broker with (TLS)", "FILE");
+  add_text(app, "--cert", options.cert, "Client certificate (TLS)", "FILE");
+  // After `send`, --key is the record key (spec); --tls-key is never ambiguous.
+  add_text(app, "--key,--tls-key", options.key, "Client private key (TLS)", "FILE");
+  app.add_flag("--insecure", options.insecure, "Do not verify the broker's certificate or host name (TLS)")
+      ->group("Queue options");
   app.add_option("--set", options.settings, "Any configuration key, e.g. --set kafka.acks=all (repeatable)")
       ->type_name("KEY=VALUE")
       ->allow_extra_args(false)
@@ -70,6 +76,10 @@ ResolveRequest make_resolve_request(const QueueOptions& options) {
   set("group_id", options.group);
   set("options.qos", options.qos);
   set("options.client_id", options.client_id);
+  set("options.cafile", options.cafile);
+  set("options.cert", options.cert);
+  set("options.key", options.key);
+  if (options.insecure) flags.set("options.insecure", "true");
   if (options.connect_timeout)
     flags.set("options.connect_timeout", std::to_string(parse_duration(*options.connect_timeout).count()));
   // An explicit key is the most specific thing a user can say, so --set wins.

@@ -28,6 +28,10 @@ struct QueueOptions {
   std::optional<std::string> qos;
   std::optional<std::string> client_id;
   std::optional<std::string> connect_timeout;
+  std::optional<std::string> cafile;
+  std::optional<std::string> cert;
+  std::optional<std::string> key;
+  bool insecure = false;
   std::vector<std::string> settings;  // KEY=VALUE
   bool verbose = false;
 };
