@@ -28,15 +28,15 @@
 //   rtt BROKER MILLISECONDS      delay a broker's responses
 // Brokers are numbered 1..N.
 
+#include <arpa/inet.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -45,10 +45,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
-#include <thread>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -167,7 +167,8 @@ std::vector<int> ports_of(const std::string& bootstraps) {
 class Cluster {
  public:
   Cluster(rd_kafka_mock_cluster_t* mock, int brokers)
-      : mock_(mock), up_(static_cast<std::size_t>(brokers) + 1, true),
+      : mock_(mock),
+        up_(static_cast<std::size_t>(brokers) + 1, true),
         wake_(ports_of(rd_kafka_mock_cluster_bootstraps(mock))) {}
 
   std::string create_topic(const std::string& name, int partitions) {

@@ -5,7 +5,9 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cli/queue_options.hpp"
@@ -35,5 +37,13 @@ const CLI::Validator& positive_count();
 
 // "5s", "250ms" for messages.
 std::string describe(Duration duration);
+
+// A command's help footer: notes first, then "Examples:" and the examples,
+// so that --help ends with them.
+std::string help_footer(const std::string& notes, const std::vector<std::string>& examples);
+
+// The candidate nearest to a mistyped word (edit distance, a swap of two
+// letters counting as one; or the only candidate it starts), if any is near.
+std::optional<std::string> nearest_name(std::string_view word, const std::vector<std::string>& candidates);
 
 }  // namespace mq::cli

@@ -22,14 +22,26 @@ std::string shown_value(const std::string& key, const std::string& value) {
   return key == "uri" || key == "connection.uri" ? masked_uri(value) : value;
 }
 
-int run_config_list(const QueueOptions& queue_options, bool json) {
+struct ListOptions {
+  bool json = false;
+  bool names = false;
+};
+
+int run_config_list(const QueueOptions& queue_options, const ListOptions& options) {
   auto env = process_environment();
   auto path = find_config_file(queue_options.config_path, env);
   if (!path) {
-    fmt::print(stderr, "mq: config: no config file (create {} or set MQ_CONFIG)\n", default_location(env));
+    // Completion scripts ask for names in every shell: no file, no names, no noise.
+    if (!options.names)
+      fmt::print(stderr, "mq: config: no config file (create {} or set MQ_CONFIG)\n", default_location(env));
     return 0;
   }
   ConfigFile file = load_config_file(*path);
+  if (options.names) {
+    for (const auto& [name, params] : file.queues) fmt::print("{}\n", name);
+    return 0;
+  }
+  bool json = options.json;
   if (json) {
     nlohmann::ordered_json document;
     document["path"] = file.path;
@@ -64,20 +76,22 @@ int run_config_path(const QueueOptions& queue_options) {
 }  // namespace
 
 Command register_config(CLI::App& parent, const QueueOptions& queue) {
-  auto json = std::make_shared<bool>(false);
+  auto options = std::make_shared<ListOptions>();
   auto* app = parent.add_subcommand("config", "List the named queues of the config file (secrets masked)");
-  app->add_flag("--json", *json, "Print them as JSON");
+  app->add_flag("--json", options->json, "Print them as JSON");
+  app->add_flag("--names", options->names, "Print only their names, one a line (for scripts and completions)");
   app->require_subcommand(0, 1);
-  auto* path = app->add_subcommand("path", "Print which config file is read");
-  path->footer("Example:\n  mq config path");
-  app->footer(
-      "Examples:\n"
-      "  mq config\n"
-      "  mq --config ./queues.json config\n"
-      "  mq config path\n"
-      "\nThe file: --config FILE, else $MQ_CONFIG, else $XDG_CONFIG_HOME/mq/config.json\n"
-      "(~/.config/mq/config.json).");
-  return {app, [json, path, &queue] { return path->parsed() ? run_config_path(queue) : run_config_list(queue, *json); }};
+  auto* path = app->add_subcommand("path", "Print which config file is read (or would be: where to create it)");
+  path->footer(help_footer("A warning on stderr says when the file does not exist.",
+                           {"mq config path", "$EDITOR \"$(mq config path)\""}));
+  app->footer(help_footer(
+      "The file: --config FILE, else $MQ_CONFIG, else $XDG_CONFIG_HOME/mq/config.json\n"
+      "(~/.config/mq/config.json). Passwords show as *****.",
+      {"mq config", "mq --config ./queues.json config --json",
+       "for q in $(mq config --names); do echo \"$q: $(mq -q \"$q\" count)\"; done"}));
+  return {app, [options, path, &queue] {
+            return path->parsed() ? run_config_path(queue) : run_config_list(queue, *options);
+          }};
 }
 
 }  // namespace mq::cli

@@ -70,10 +70,9 @@ Command register_info(CLI::App& parent, const QueueOptions& queue) {
   auto json = std::make_shared<bool>(false);
   auto* app = parent.add_subcommand("info", "Show the resolved configuration (secrets masked) and what the backend supports");
   app->add_flag("--json", *json, "Print it as JSON");
-  app->footer(
-      "Example:\n"
-      "  mq -q orders info\n"
-      "\nQueue options (see mq --help) may follow the command name.");
+  app->footer(help_footer("Queue options (see mq --help) may follow the command name.",
+                          {"mq -q orders info", "mq -q mqtt://localhost/sensors/%23 info --json",
+                           "mq -q orders --set options.acks=1 info -v"}));
   return {app, [json, &queue] { return run_info(queue, *json); }};
 }
 

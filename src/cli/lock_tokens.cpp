@@ -1,8 +1,6 @@
 // mq complete|abandon|renew|dead-letter TOKEN...: finish messages that
 // `mq receive --lock` left locked.
 
-#include <fmt/format.h>
-
 #include "cli/commands.hpp"
 #include "mq/error.hpp"
 
@@ -28,15 +26,19 @@ Command register_token_command(CLI::App& parent, const QueueOptions& queue, cons
                                bool Capabilities::*capability, Action action, bool takes_lock) {
   auto options = std::make_shared<TokenOptions>();
   auto* app = parent.add_subcommand(name, description);
-  app->add_option("token", options->tokens, "lock_token values printed by mq receive --lock")
-      ->type_name("TOKEN");
+  app->add_option("token", options->tokens, "lock_token values printed by mq receive --lock")->type_name("TOKEN");
   if (takes_lock)
     app->add_option_function<std::string>(
            "--lock", [o = options.get()](const std::string& v) { o->lock = v; }, "The new lock duration (30s, 5m)")
         ->type_name("DURATION")
         ->required();
-  app->footer(fmt::format("Example:\n  {}\n\nQueue options (see mq --help) may follow the command name.", example));
-  return {app, [options, &queue, capability, action] {
+  app->footer(
+      help_footer("Tokens come from mq receive --lock DURATION (memory backend; elsewhere exit 4). A token whose\n"
+                  "lock ran out or whose message was finished is refused (exit 3); the others given are done.\n"
+                  "Queue options (see mq --help) may follow the command name.",
+                  {example}));
+  return {app,
+          [options, &queue, capability, action] {
             if (options->tokens.empty()) throw UsageError("give at least one TOKEN");
             auto opened = open(queue);
             require(*opened, &Capabilities::lock_tokens);
@@ -53,25 +55,24 @@ Command register_token_command(CLI::App& parent, const QueueOptions& queue, cons
 std::vector<Command> register_lock_commands(CLI::App& parent, const QueueOptions& queue) {
   return {
       register_token_command(
-          parent, queue, "complete", "Remove locked messages for good", "mq -q memory://jobs complete 7f3a...",
-          &Capabilities::receive, [](Queue& q, std::span<const Envelope> e, const TokenOptions&) { q.complete(e); },
-          false),
+          parent, queue, "complete", "Remove locked messages for good",
+          "mq -q memory://jobs complete 12-8ccee91d7bb4a650", &Capabilities::receive,
+          [](Queue& q, std::span<const Envelope> e, const TokenOptions&) { q.complete(e); }, false),
       register_token_command(
-          parent, queue, "abandon", "Give locked messages back to the queue", "mq -q memory://jobs abandon 7f3a...",
-          &Capabilities::abandon, [](Queue& q, std::span<const Envelope> e, const TokenOptions&) { q.abandon(e); },
-          false),
-      register_token_command(parent, queue, "renew", "Extend the lock of locked messages",
-                             "mq -q memory://jobs renew 7f3a... --lock 5m", &Capabilities::renew_lock,
-                             [](Queue& q, std::span<const Envelope> e, const TokenOptions& o) {
-                               q.renew_lock(e, parse_duration(*o.lock));
-                             },
-                             true),
-      register_token_command(parent, queue, "dead-letter", "Move locked messages to the dead-letter queue",
-                             "mq -q memory://jobs dead-letter 7f3a...", &Capabilities::dead_letter,
-                             [](Queue& q, std::span<const Envelope> e, const TokenOptions&) {
-                               q.move_to_dead_letter(e);
-                             },
-                             false),
+          parent, queue, "abandon", "Give locked messages back to the queue",
+          "mq -q memory://jobs abandon 12-8ccee91d7bb4a650", &Capabilities::abandon,
+          [](Queue& q, std::span<const Envelope> e, const TokenOptions&) { q.abandon(e); }, false),
+      register_token_command(
+          parent, queue, "renew", "Extend the lock of locked messages",
+          "mq -q memory://jobs renew 12-8ccee91d7bb4a650 --lock 5m", &Capabilities::renew_lock,
+          [](Queue& q, std::span<const Envelope> e, const TokenOptions& o) {
+            q.renew_lock(e, parse_duration(*o.lock));
+          },
+          true),
+      register_token_command(
+          parent, queue, "dead-letter", "Move locked messages to the dead-letter queue",
+          "mq -q memory://jobs dead-letter 12-8ccee91d7bb4a650", &Capabilities::dead_letter,
+          [](Queue& q, std::span<const Envelope> e, const TokenOptions&) { q.move_to_dead_letter(e); }, false),
   };
 }
 

@@ -35,11 +35,11 @@ Command register_peek(CLI::App& parent, const QueueOptions& queue) {
       ->type_name("N")
       ->check(positive_count());
   add_output_options(*app, options->output);
-  app->footer(
-      "Example:\n"
-      "  mq -q memory://jobs peek -n 5 --pretty\n"
-      "\nExit status 1 when the queue is empty.\n"
-      "Queue options (see mq --help) may follow the command name.");
+  app->footer(help_footer(
+      "Exit status 1 when the queue is empty. The output options are those of mq receive.\n"
+      "Queue options (see mq --help) may follow the command name.",
+      {"mq -q memory://jobs peek -n 5 --pretty",
+       "mq -q mqtt://localhost/status/%23 peek -n 100 --format '{topic} {message}'"}));
   return {app, [options, &queue] { return run_peek(queue, *options); }};
 }
 

@@ -2,10 +2,17 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <memory>
+#include <mutex>
+#include <vector>
 
 #include "mq/error.hpp"
+#include "mq/narrate.hpp"
 
 namespace mq::cli {
 
@@ -27,7 +34,44 @@ std::string one_line(std::string text) {
   return text;
 }
 
+// What --verbose must never show, learnt as configurations are resolved.
+struct Secrets {
+  std::mutex mutex;
+  std::vector<std::string> values;
+
+  void add(const ConfigParams& params) {
+    std::lock_guard lock(mutex);
+    for (const auto& [key, value] : params.entries())
+      if (is_secret_key(key) && !value.empty() &&
+          std::find(values.begin(), values.end(), value) == values.end())
+        values.push_back(value);
+  }
+
+  std::string blot(std::string line) {
+    std::lock_guard lock(mutex);
+    for (const auto& secret : values)
+      for (auto at = line.find(secret); at != std::string::npos; at = line.find(secret, at + 5))
+        line.replace(at, secret.size(), "*****");
+    return line;
+  }
+};
+
+Secrets& secrets() {
+  static Secrets instance;
+  return instance;
+}
+
 }  // namespace
+
+void start_narration() {
+  auto start = std::chrono::steady_clock::now();
+  set_narrator([start](std::string_view line) {
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::string text = fmt::format("mq: [+{:.3f}s] {}\n", seconds, one_line(secrets().blot(std::string(line))));
+    // One write per line: lines from several threads do not interleave.
+    [[maybe_unused]] auto written = ::write(STDERR_FILENO, text.data(), text.size());
+  });
+}
 
 void add_queue_options(CLI::App& app, QueueOptions& options) {
   add_text(app, "-q,--queue", options.queue,
@@ -55,7 +99,8 @@ void add_queue_options(CLI::App& app, QueueOptions& options) {
       ->type_name("KEY=VALUE")
       ->allow_extra_args(false)
       ->group("Queue options");
-  app.add_flag("-v,--verbose", options.verbose, "Say on stderr which queue and settings are used")
+  app.add_flag("-v,--verbose", options.verbose,
+               "Narrate on stderr: the queue and settings used, connection steps and timings (never a secret)")
       ->group("Queue options");
 }
 
@@ -105,17 +150,24 @@ ResolvedConfig resolve(const QueueOptions& options) {
     params.set("connection.hosts", host);
   }
   for (const auto& warning : resolved.warnings) print_warning(warning);
-  if (options.verbose) {
-    fmt::print(stderr, "mq: queue: {}\n", masked_uri(resolved.display_name));
-    fmt::print(stderr, "mq: config file: {}\n", resolved.config_file.value_or("(none)"));
+  if (narrating()) {
+    secrets().add(params);
+    narrate("queue: {}", masked_uri(resolved.display_name));
+    narrate("config file: {}", resolved.config_file.value_or("(none)"));
     ConfigParams shown = masked(params);
     for (const auto& [key, value] : shown.entries())
-      fmt::print(stderr, "mq: setting: {} = {}\n", key, key == "connection.uri" ? masked_uri(value) : value);
+      narrate("setting: {} = {}", key, key == "connection.uri" ? masked_uri(value) : value);
   }
   return resolved;
 }
 
-std::unique_ptr<Queue> open(const QueueOptions& options) { return open_queue(resolve(options).params); }
+std::unique_ptr<Queue> open(const QueueOptions& options) {
+  ResolvedConfig resolved = resolve(options);
+  Stopwatch opening;
+  auto queue = open_queue(resolved.params);
+  narrate("opened the {} queue in {}", queue->backend(), opening.text());
+  return queue;
+}
 
 void require(const Queue& queue, bool Capabilities::*flag) {
   if (queue.capabilities().*flag) return;

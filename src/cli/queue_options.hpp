@@ -40,6 +40,10 @@ void add_queue_options(CLI::App& app, QueueOptions& options);
 
 ResolveRequest make_resolve_request(const QueueOptions& options);
 
+// --verbose: library and commands narrate on stderr, each line as
+// "mq: [+0.012s] ...", with every secret the configuration holds blotted out.
+void start_narration();
+
 // Resolves the configuration; prints its warnings (and, with -v, what was
 // chosen) to stderr.
 ResolvedConfig resolve(const QueueOptions& options);

@@ -3,12 +3,15 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <optional>
 
 #include "cli/commands.hpp"
 #include "cli/delivery.hpp"
 #include "cli/output.hpp"
+#include "cli/progress.hpp"
 #include "mq/error.hpp"
+#include "mq/narrate.hpp"
 
 namespace mq::cli {
 
@@ -28,6 +31,7 @@ struct ReceiveOptions {
   std::optional<std::string> wait;
   std::optional<std::string> lock;
   OutputOptions output;
+  Progress::Mode progress = Progress::Mode::automatic;
 };
 
 int run_receive(const QueueOptions& queue_options, const ReceiveOptions& options) {
@@ -42,6 +46,18 @@ int run_receive(const QueueOptions& queue_options, const ReceiveOptions& options
   require(*queue, &Capabilities::receive);
   if (lock) require(*queue, &Capabilities::lock_tokens);
   Delivery delivery(*queue, formatter, writer, lock ? Delivery::Settle::keep_locked : Delivery::Settle::complete);
+  Progress progress(options.progress, "received", options.count);
+  Stopwatch receiving;
+  auto report = [&] {
+    progress.finish(delivery.delivered());
+    if (!narrating()) return;
+    double seconds = std::chrono::duration<double>(receiving.elapsed()).count();
+    narrate("received {} message{} in {}{}", delivery.delivered(), delivery.delivered() == 1 ? "" : "s",
+            receiving.text(),
+            seconds > 0 && delivery.delivered() > 1
+                ? fmt::format(" ({} msg/s)", group_digits(static_cast<std::uint64_t>(delivery.delivered() / seconds)))
+                : "");
+  };
 
   while (delivery.delivered() < options.count) {
     mq::ReceiveOptions request;
@@ -51,9 +67,15 @@ int run_receive(const QueueOptions& queue_options, const ReceiveOptions& options
     else request.wait = wait ? std::min(*wait, grace) : grace;
     auto batch = queue->receive(request);
     if (batch.empty()) break;
+    progress.erase_before_output();
     // A reader that went away (| head -1) is a normal end, not an error.
-    if (delivery.deliver(batch) == Delivery::Outcome::reader_gone) return 0;
+    if (delivery.deliver(batch) == Delivery::Outcome::reader_gone) {
+      report();
+      return 0;
+    }
+    progress.update(delivery.delivered());
   }
+  report();
   if (delivery.delivered() == 0)
     throw Error(ExitCode::nothing_arrived, fmt::format("nothing arrived within {}", describe(wait.value_or(Duration{0}))));
   return 0;
@@ -78,12 +100,18 @@ Command register_receive(CLI::App& parent, const QueueOptions& queue) {
          "mq complete|abandon|dead-letter TOKEN")
       ->type_name("DURATION");
   add_output_options(*app, options->output);
-  app->footer(
-      "Examples:\n"
-      "  mq -q memory://jobs receive -n 10 -w 5s\n"
-      "  mq receive -q mqtt://localhost/sensors/%23 --format payload\n"
-      "\nExit status 1 when nothing arrived within --wait.\n"
-      "Queue options (see mq --help) may follow the command name.");
+  add_progress_options(*app, options->progress);
+  app->footer(help_footer(
+      "A template (--format) names fields in braces: {message_id} {correlation_id} {message_type}\n"
+      "{sent_time} {message} {queue} {topic} {partition} {offset} {key} {timestamp} {qos} {retained}\n"
+      "{lock_token} {delivery_count} {headers} (JSON) {header.NAME}; absent ones print as nothing.\n"
+      "\\n, \\t, \\0 and \\\\ are escapes, {{ and }} braces. A newline follows each message unless the\n"
+      "template ends with one (or -d/-0 say otherwise).\n"
+      "Exit status 1 when nothing arrived within --wait.\n"
+      "Queue options (see mq --help) may follow the command name.",
+      {"mq -q memory://jobs receive -n 10 -w 5s",
+       "mq receive -q kafka://localhost/orders -n 100 --format '{topic} {partition}:{offset} {message}'",
+       "mq receive -q mqtt://localhost/sensors/%23 -n 5 --pretty"}));
   return {app, [options, &queue] { return run_receive(queue, *options); }};
 }
 

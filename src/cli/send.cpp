@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -11,8 +12,10 @@
 #include "cli/commands.hpp"
 #include "cli/input.hpp"
 #include "cli/output.hpp"
+#include "cli/progress.hpp"
 #include "mq/envelope_json.hpp"
 #include "mq/error.hpp"
+#include "mq/narrate.hpp"
 
 namespace mq::cli {
 
@@ -34,6 +37,7 @@ struct SendOptions {
   bool retain = false;
   std::optional<std::int32_t> partition;
   bool print = false;
+  Progress::Mode progress = Progress::Mode::automatic;
 };
 
 // What the flags say about every message sent.
@@ -66,7 +70,8 @@ struct Stamp {
 // "N of M" error; with --print, echoes what was acknowledged.
 class Sender {
  public:
-  Sender(Queue& queue, const Stamp& stamp, bool print) : queue_(queue), stamp_(stamp), print_(print) {}
+  Sender(Queue& queue, const Stamp& stamp, bool print, Progress& progress)
+      : queue_(queue), stamp_(stamp), print_(print), progress_(progress) {}
 
   void send(Envelope envelope) {
     stamp_.apply(envelope);
@@ -79,6 +84,7 @@ class Sender {
       throw not_acknowledged(queue_.acknowledged(), handed_ + 1, failure.what());
     }
     ++handed_;
+    progress_.update(handed_);
     // --print shows only acknowledged messages; keep the backlog bounded.
     if (print_ && pending_.size() >= 1000) flush();
   }
@@ -97,6 +103,7 @@ class Sender {
       echo_.buffer() += '\n';
     }
     pending_.clear();
+    progress_.erase_before_output();
     if (echo_open_) echo_open_ = echo_.flush();
     echo_.buffer().clear();
   }
@@ -111,6 +118,7 @@ class Sender {
   Queue& queue_;
   const Stamp& stamp_;
   bool print_;
+  Progress& progress_;
   std::uint64_t handed_ = 0;
   std::uint64_t flushed_ = 0;
   std::vector<Envelope> pending_;
@@ -171,7 +179,10 @@ int run_send(const QueueOptions& queue_options, const SendOptions& options) {
 
   auto queue = open(queue_options);
   require(*queue, &Capabilities::send);
-  Sender sender(*queue, stamp, options.print);
+  // Only records come in thousands; arguments and whole files do not.
+  Progress progress(delimited ? options.progress : Progress::Mode::never, "sent");
+  Sender sender(*queue, stamp, options.print, progress);
+  Stopwatch sending;
 
   if (!options.messages.empty()) {
     for (const auto& message : options.messages) {
@@ -197,7 +208,15 @@ int run_send(const QueueOptions& queue_options, const SendOptions& options) {
     }
   }
   sender.flush();
-  if (queue_options.verbose) fmt::print(stderr, "mq: sent {} messages\n", sender.handed());
+  progress.finish(sender.handed());
+  if (narrating()) {
+    double seconds = std::chrono::duration<double>(sending.elapsed()).count();
+    narrate("sent {} message{}, every one acknowledged, in {}{}", sender.handed(), sender.handed() == 1 ? "" : "s",
+            sending.text(),
+            seconds > 0 && sender.handed() > 1
+                ? fmt::format(" ({} msg/s)", group_digits(static_cast<std::uint64_t>(sender.handed() / seconds)))
+                : "");
+  }
   return 0;
 }
 
@@ -234,12 +253,14 @@ Command register_send(CLI::App& parent, const QueueOptions& queue) {
   app->add_flag("--retain", options->retain, "MQTT: the broker keeps the last message for new subscribers");
   add_optional(*app, "--partition", options->partition, "Kafka partition")->type_name("N");
   app->add_flag("--print", options->print, "Print each acknowledged message as a JSON envelope");
-  app->footer(
-      "Examples:\n"
-      "  mq -q memory://jobs send 'hello' 'world'\n"
-      "  seq 1000 | mq send -q kafka://localhost/numbers -l\n"
-      "  mq receive -q memory://a -n 100 | mq send -q memory://b -e\n"
-      "\nQueue options (see mq --help) may follow the command name.");
+  add_progress_options(*app, options->progress);
+  app->footer(help_footer(
+      "Exit status 0 only once every message is acknowledged; 3 when some were not (the error says how\n"
+      "many were); 5 for a bad --envelopes line (the lines before it were sent).\n"
+      "Queue options (see mq --help) may follow the command name.",
+      {"mq -q memory://jobs send 'hello' 'world'",
+       "seq 100000 | mq send -q kafka://localhost/numbers --lines",
+       "mq receive -q memory://a -n 100 | mq send -q memory://b --envelopes"}));
   return {app, [options, &queue] { return run_send(queue, *options); }, &options->messages};
 }
 

@@ -60,8 +60,7 @@ std::string tidy_reason(std::string reason) {
     if (!names_a_broker) break;
     reason.erase(0, colon + 2);
   }
-  if (auto after = reason.find(" (after "); after != std::string::npos && reason.back() == ')')
-    reason.erase(after);
+  if (auto after = reason.find(" (after "); after != std::string::npos && reason.back() == ')') reason.erase(after);
   return reason;
 }
 
@@ -105,8 +104,7 @@ Settings read_settings(const ConfigParams& config) {
   settings.log_level = static_cast<int>(config.get_int("options.log_level", 1));
   settings.connect_timeout = millis_key(config, "options.connect_timeout", Duration{1000});
   settings.request_timeout = millis_key(config, "options.request_timeout", Duration{30000});
-  if (config.contains("options.max_retries"))
-    settings.max_retries = positive_int(config, "options.max_retries", 5, 0);
+  if (config.contains("options.max_retries")) settings.max_retries = positive_int(config, "options.max_retries", 5, 0);
   if (config.contains("options.retry_timeout"))
     settings.retry_timeout = millis_key(config, "options.retry_timeout", Duration{30000});
   settings.session_timeout = millis_key(config, "options.session_timeout", Duration{6000});
@@ -148,9 +146,7 @@ bool ClientEvents::authentication_failed() const {
   return authentication_failed_;
 }
 
-PartitionList make_partition_list(int capacity) {
-  return PartitionList(rd_kafka_topic_partition_list_new(capacity));
-}
+PartitionList make_partition_list(int capacity) { return PartitionList(rd_kafka_topic_partition_list_new(capacity)); }
 
 Conf make_conf(const Settings& settings, Role role, ClientEvents* events) {
   Conf conf(rd_kafka_conf_new());
@@ -191,9 +187,6 @@ Conf make_conf(const Settings& settings, Role role, ClientEvents* events) {
     set(c, "session.timeout.ms", std::to_string(session), "options.session_timeout");
     set(c, "heartbeat.interval.ms", std::to_string(std::clamp<long long>(session / 3, 1, 3000)),
         "options.session_timeout");
-    // Keep what is fetched ahead of the application small: it is the bulk of
-    // the memory a long receive uses.
-    set(c, "queued.max.messages.kbytes", "16384", "queued.max.messages.kbytes");
   }
   for (const auto& [name, value] : settings.properties) set(c, name, value, kafka_prefix + name);
   return conf;
@@ -216,19 +209,19 @@ std::string describe(Duration duration) {
 
 void throw_unreachable(const Settings& settings, const ClientEvents& events) {
   if (events.authentication_failed())
-    throw BrokerError(fmt::format("authentication with the Kafka cluster at {} failed: {}", settings.bootstrap,
-                                  events.reason()));
+    throw BrokerError(
+        fmt::format("authentication with the Kafka cluster at {} failed: {}", settings.bootstrap, events.reason()));
   std::string reason = events.reason();
   throw BrokerError(fmt::format("cannot reach any Kafka broker at {} within {}{}", settings.bootstrap,
                                 describe(settings.connect_timeout), reason.empty() ? "" : " (" + reason + ")"),
                     true);
 }
 
-std::optional<std::vector<std::int32_t>> fetch_partitions(rd_kafka_t* handle, rd_kafka_topic_t* topic,
-                                                          const Settings& settings, const ClientEvents& events) {
+std::optional<std::vector<PartitionInfo>> fetch_partitions(rd_kafka_t* handle, rd_kafka_topic_t* topic,
+                                                           const Settings& settings, const ClientEvents& events) {
   const rd_kafka_metadata_t* metadata = nullptr;
-  auto err = rd_kafka_metadata(handle, topic ? 0 : 1, topic, &metadata,
-                               static_cast<int>(settings.connect_timeout.count()));
+  auto err =
+      rd_kafka_metadata(handle, topic ? 0 : 1, topic, &metadata, static_cast<int>(settings.connect_timeout.count()));
   if (err) {
     // Errors (an authentication failure, say) reach the callbacks only when
     // the handle is polled. A consumer has no messages before it reads.
@@ -245,7 +238,7 @@ std::optional<std::vector<std::int32_t>> fetch_partitions(rd_kafka_t* handle, rd
     throw BrokerError(fmt::format("Kafka cluster at {}: {}", settings.bootstrap, error_text(err)));
   }
   std::unique_ptr<const rd_kafka_metadata_t, void (*)(const rd_kafka_metadata_t*)> owner(metadata,
-                                                                                          rd_kafka_metadata_destroy);
+                                                                                         rd_kafka_metadata_destroy);
   for (int i = 0; i < metadata->topic_cnt; ++i) {
     const auto& entry = metadata->topics[i];
     if (settings.topic != entry.topic) continue;
@@ -254,9 +247,10 @@ std::optional<std::vector<std::int32_t>> fetch_partitions(rd_kafka_t* handle, rd
       throw BrokerError(fmt::format("not authorized to access topic \"{}\"", settings.topic));
     if (entry.err && entry.err != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE)
       throw BrokerError(fmt::format("topic \"{}\": {}", settings.topic, error_text(entry.err)));
-    std::vector<std::int32_t> partitions;
-    for (int p = 0; p < entry.partition_cnt; ++p) partitions.push_back(entry.partitions[p].id);
-    std::sort(partitions.begin(), partitions.end());
+    std::vector<PartitionInfo> partitions;
+    for (int p = 0; p < entry.partition_cnt; ++p)
+      partitions.push_back(PartitionInfo{entry.partitions[p].id, entry.partitions[p].leader});
+    std::sort(partitions.begin(), partitions.end(), [](auto& a, auto& b) { return a.id < b.id; });
     return partitions;
   }
   return std::nullopt;

@@ -102,14 +102,19 @@ std::string describe(Duration duration);
 // The BrokerError for a cluster that did not answer within the connect timeout.
 [[noreturn]] void throw_unreachable(const Settings& settings, const ClientEvents& events);
 
+struct PartitionInfo {
+  std::int32_t id;
+  std::int32_t leader;  // broker id, -1 when none
+};
+
 // Waits (at most connect_timeout) for the cluster's metadata about the topic.
-// Returns its partition ids in order; nullopt when the cluster says the topic
+// Returns its partitions in order; nullopt when the cluster says the topic
 // does not exist. Throws BrokerError when no broker answers.
 // With `topic` the request names the topic, which lets a cluster that creates
 // topics on first use create it; without, it lists all topics (a reader must
 // not create what it reads).
-std::optional<std::vector<std::int32_t>> fetch_partitions(rd_kafka_t* handle, rd_kafka_topic_t* topic,
-                                                          const Settings& settings, const ClientEvents& events);
+std::optional<std::vector<PartitionInfo>> fetch_partitions(rd_kafka_t* handle, rd_kafka_topic_t* topic,
+                                                           const Settings& settings, const ClientEvents& events);
 
 // One line for a librdkafka error code.
 std::string error_text(rd_kafka_resp_err_t err);

@@ -25,6 +25,14 @@ constexpr auto at_hand_patience = 500ms;
 // With autocommit, completed offsets are committed at most this often (and
 // always at the first completion, before blocking, and at the end).
 constexpr auto commit_interval = 100ms;
+// Waiting for messages known to be on the broker, wake the fetcher at most
+// this often (see watch_fetch_queue).
+constexpr auto nudge_interval = 100ms;
+// What librdkafka may fetch ahead of the reader: queued.min.messages and
+// fetch.max.bytes. Small enough to keep a long receive's memory flat, large
+// enough to keep the network busy.
+constexpr std::size_t fetch_ahead_messages = 50000;
+constexpr const char* fetch_max_bytes = "4194304";
 
 int millis(Duration duration) { return static_cast<int>(std::min<long long>(duration.count(), 2'147'483'647)); }
 
@@ -56,9 +64,7 @@ Consumer::Consumer(const Settings& settings, bool commits) : settings_(settings)
   events_.owner = this;
 }
 
-static long dbg_polls = 0; static double dbg_poll_time = 0;
 Consumer::~Consumer() {
-  if (getenv("MQ_KAFKA_DEBUG")) fprintf(stderr, "polls %ld poll time %.3f\n", dbg_polls, dbg_poll_time);
   try {
     if (handle_ && has_uncommitted()) commit_completed(true);
   } catch (...) {
@@ -69,14 +75,22 @@ Consumer::~Consumer() {
 
 void Consumer::create_handle(bool member) {
   Conf conf = make_conf(settings_, Role::consumer, &events_);
+  char errstr[256];
+  fetch_queue_limit_ = fetch_ahead_messages;
+  if (auto user = user_value("queued.min.messages"))
+    fetch_queue_limit_ = std::stoul(*user);
+  else
+    rd_kafka_conf_set(conf.get(), "queued.min.messages", std::to_string(fetch_ahead_messages).c_str(), errstr,
+                      sizeof errstr);
+  if (!user_value("fetch.max.bytes"))
+    rd_kafka_conf_set(conf.get(), "fetch.max.bytes", fetch_max_bytes, errstr, sizeof errstr);
   if (member) {
     rd_kafka_conf_set_rebalance_cb(conf.get(), on_rebalance);
-  } else if (!user_set("fetch.wait.max.ms")) {
+  } else if (!user_value("fetch.wait.max.ms")) {
     // Partitions join the fetch loop one by one: a first fetch that holds only
     // empty partitions keeps the broker waiting this long before the next
     // fetch asks for the ones with messages. A one-shot reader cannot afford
     // librdkafka's 500 ms.
-    char errstr[256];
     rd_kafka_conf_set(conf.get(), "fetch.wait.max.ms", "50", errstr, sizeof errstr);
   }
   handle_ = make_handle(std::move(conf), Role::consumer);
@@ -84,9 +98,10 @@ void Consumer::create_handle(bool member) {
   queue_ = rd_kafka_queue_get_consumer(handle_.get());
 }
 
-bool Consumer::user_set(const std::string& property) const {
-  return std::any_of(settings_.properties.begin(), settings_.properties.end(),
-                     [&](const auto& entry) { return entry.first == property; });
+std::optional<std::string> Consumer::user_value(const std::string& property) const {
+  for (const auto& [name, value] : settings_.properties)
+    if (name == property) return value;
+  return std::nullopt;
 }
 
 void Consumer::close() {
@@ -104,26 +119,61 @@ void Consumer::close() {
 std::vector<std::int32_t> Consumer::topic_partitions() {
   auto partitions = fetch_partitions(handle_.get(), nullptr, settings_, events_);
   if (!partitions)
-    throw BrokerError(fmt::format("topic \"{}\" does not exist on the Kafka cluster at {}", settings_.topic,
-                                  settings_.bootstrap));
+    throw BrokerError(
+        fmt::format("topic \"{}\" does not exist on the Kafka cluster at {}", settings_.topic, settings_.bootstrap));
   if (partitions->empty())
     throw BrokerError(fmt::format("topic \"{}\" has no partitions with a leader yet", settings_.topic));
-  return *partitions;
+  std::vector<std::int32_t> ids;
+  std::vector<std::int32_t> leaders;
+  nudge_partitions_.clear();
+  for (const auto& partition : *partitions) {
+    ids.push_back(partition.id);
+    if (std::find(leaders.begin(), leaders.end(), partition.leader) == leaders.end()) {
+      leaders.push_back(partition.leader);
+      nudge_partitions_.push_back(partition.id);
+    }
+  }
+  return ids;
+}
+
+// librdkafka (2.0) stops fetching while the local queue holds
+// queued.min.messages, and looks again only when its broker thread wakes up:
+// at the latest a second later. A reader slower than the network would spend
+// most of its time waiting for that. Any request to the broker wakes the
+// thread, so once the queue has drained, ask each partition leader for an
+// offset.
+void Consumer::watch_fetch_queue(bool about_to_wait) {
+  if (nudge_partitions_.empty()) return;
+  auto queued = rd_kafka_queue_length(queue_);
+  if (queued >= fetch_queue_limit_) {
+    fetcher_parked_ = true;
+    return;
+  }
+  auto now = SteadyClock::now();
+  bool drained = fetcher_parked_ && queued <= fetch_queue_limit_ / 2;
+  if (!drained && !(about_to_wait && now - last_nudge_ >= nudge_interval)) return;
+  fetcher_parked_ = false;
+  last_nudge_ = now;
+  auto list = make_partition_list(static_cast<int>(nudge_partitions_.size()));
+  for (auto partition : nudge_partitions_)
+    rd_kafka_topic_partition_list_add(list.get(), settings_.topic.c_str(), partition)->offset = RD_KAFKA_OFFSET_END;
+  rd_kafka_offsets_for_times(handle_.get(), list.get(), millis(settings_.request_timeout));
 }
 
 std::vector<Consumer::Position> Consumer::read_positions(const std::vector<std::int32_t>& partitions) {
   int count = static_cast<int>(partitions.size());
   auto committed = make_partition_list(count);
-  for (auto partition : partitions) rd_kafka_topic_partition_list_add(committed.get(), settings_.topic.c_str(), partition);
+  for (auto partition : partitions)
+    rd_kafka_topic_partition_list_add(committed.get(), settings_.topic.c_str(), partition);
   PartitionList low(rd_kafka_topic_partition_list_copy(committed.get()));
   PartitionList high(rd_kafka_topic_partition_list_copy(committed.get()));
 
   auto err = first_error(rd_kafka_committed(handle_.get(), committed.get(), millis(settings_.request_timeout)),
                          committed.get());
   if (err)
-    throw BrokerError(fmt::format("cannot read the committed offsets of group \"{}\": {}", settings_.group_id,
-                                  error_text(err)),
-                      err == RD_KAFKA_RESP_ERR__TIMED_OUT);
+    throw BrokerError(
+        fmt::format("cannot read the committed offsets of group \"{}\": {}", settings_.group_id, error_text(err)),
+        err == RD_KAFKA_RESP_ERR__TIMED_OUT);
   // ListOffsets takes the logical offsets as timestamps: one request per
   // broker for all partitions, instead of two per partition.
   for (int i = 0; i < count; ++i) {
@@ -142,8 +192,10 @@ std::vector<Consumer::Position> Consumer::read_positions(const std::vector<std::
     Position position{committed->elems[i].partition, committed->elems[i].offset, low->elems[i].offset,
                       high->elems[i].offset, 0};
     bool valid = position.committed >= 0 && position.committed >= position.low;
-    if (valid) position.start = std::min(position.committed, position.high);
-    else position.start = settings_.from_beginning ? position.low : position.high;
+    if (valid)
+      position.start = std::min(position.committed, position.high);
+    else
+      position.start = settings_.from_beginning ? position.low : position.high;
     positions.push_back(position);
   }
   return positions;
@@ -164,7 +216,7 @@ bool Consumer::try_simple_commit(const std::vector<Position>& positions) {
 }
 
 void Consumer::start_assigned() {
-  create_handle(false);
+  if (!handle_) create_handle(false);  // count and clear leave an idle one
   auto positions = read_positions(topic_partitions());
   if (commits_ && !try_simple_commit(positions)) {
     close();
@@ -173,8 +225,7 @@ void Consumer::start_assigned() {
   }
   auto list = make_partition_list(static_cast<int>(positions.size()));
   for (const auto& position : positions) {
-    rd_kafka_topic_partition_list_add(list.get(), settings_.topic.c_str(), position.partition)->offset =
-        position.start;
+    rd_kafka_topic_partition_list_add(list.get(), settings_.topic.c_str(), position.partition)->offset = position.start;
     auto& state = partitions_[position.partition];
     state.position = position.start;
     state.end = position.high;
@@ -187,6 +238,7 @@ void Consumer::start_assigned() {
 }
 
 void Consumer::start_member() {
+  close();
   create_handle(true);
   topic_partitions();  // a clear error for a topic that does not exist
   auto list = make_partition_list(1);
@@ -200,8 +252,10 @@ void Consumer::on_rebalance(rd_kafka_t* handle, rd_kafka_resp_err_t err, rd_kafk
                             void* opaque) {
   auto* self = static_cast<Consumer*>(static_cast<ClientEvents*>(opaque)->owner);
   try {
-    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) self->take_partitions(partitions);
-    else self->give_back_partitions(partitions);
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
+      self->take_partitions(partitions);
+    else
+      self->give_back_partitions(partitions);
   } catch (...) {
     // Exceptions must not cross librdkafka's frames; receive() rethrows it.
     self->rebalance_error_ = std::current_exception();
@@ -233,9 +287,17 @@ void Consumer::take_partitions(rd_kafka_topic_partition_list_t* partitions) {
       state.committed = position.committed;
     }
   }
-  auto err = cooperative(handle_.get()) ? rd_kafka_error_code(rd_kafka_incremental_assign(handle_.get(), partitions))
-                                        : rd_kafka_assign(handle_.get(), partitions);
-  if (err) throw BrokerError(fmt::format("cannot take partitions of topic \"{}\": {}", settings_.topic, error_text(err)));
+  rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+  if (cooperative(handle_.get())) {
+    if (rd_kafka_error_t* error = rd_kafka_incremental_assign(handle_.get(), partitions)) {
+      err = rd_kafka_error_code(error);
+      rd_kafka_error_destroy(error);
+    }
+  } else {
+    err = rd_kafka_assign(handle_.get(), partitions);
+  }
+  if (err)
+    throw BrokerError(fmt::format("cannot take partitions of topic \"{}\": {}", settings_.topic, error_text(err)));
   assigned_once_ = true;
 }
 
@@ -252,13 +314,12 @@ void Consumer::give_back_partitions(rd_kafka_topic_partition_list_t* partitions)
   }
 }
 
-void Consumer::wait_for_assignment(SteadyClock::time_point deadline) {
+void Consumer::wait_for_assignment(Duration patience) {
+  auto deadline = SteadyClock::now() + patience;
   while (!assigned_once_) {
     if (SteadyClock::now() >= deadline)
-      throw BrokerError(fmt::format("could not join consumer group \"{}\" within {}", settings_.group_id,
-                                    describe(std::chrono::duration_cast<Duration>(
-                                        deadline - SteadyClock::now() + settings_.request_timeout))),
-                        true);
+      throw BrokerError(
+          fmt::format("could not join consumer group \"{}\" within {}", settings_.group_id, describe(patience)), true);
     if (auto* message = rd_kafka_consumer_poll(handle_.get(), 100)) stash_.push_back(message);
     rethrow_rebalance_error();
   }
@@ -295,13 +356,20 @@ Envelope Consumer::to_envelope(const rd_kafka_message_t* message) const {
   if (!id_from_header) {
     // A record without a key (kcat -P, most producers) still gets an id that
     // names it for good: its place in the topic.
-    if (envelope.key) envelope.message_id = *envelope.key;
-    else envelope.message_id = fmt::format("{}-{}", message->partition, message->offset);
+    if (envelope.key)
+      envelope.message_id = *envelope.key;
+    else
+      envelope.message_id = fmt::format("{}-{}", message->partition, message->offset);
   }
   rd_kafka_timestamp_type_t type;
   std::int64_t timestamp = rd_kafka_message_timestamp(message, &type);
-  if (type != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE && timestamp >= 0)
+  if (type != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE && timestamp >= 0) {
     envelope.sent_time = TimePoint{Duration{timestamp}};
+    // A topic that stamps records when the broker appends them says when
+    // they arrived, not when they were sent: show which it is.
+    if (type == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME) envelope.timestamp = envelope.sent_time;
+  }
+  envelope.queue = settings_.topic;
   envelope.topic = settings_.topic;
   envelope.partition = message->partition;
   envelope.offset = message->offset;
@@ -365,16 +433,19 @@ bool Consumer::more_at_hand() {
 
 std::vector<Envelope> Consumer::receive(const ReceiveOptions& options) {
   if (mode_ == Mode::idle) {
-    if (listening_) start_member();
-    else start_assigned();
+    if (listening_)
+      start_member();
+    else
+      start_assigned();
   }
   std::vector<Envelope> out;
   std::size_t wanted = std::min(options.max, max_batch);
   if (wanted == 0) return out;
+  out.reserve(wanted);
   auto start = SteadyClock::now();
   auto deadline = options.wait ? start + *options.wait : SteadyClock::time_point::max();
   if (mode_ == Mode::member && !listening_ && !assigned_once_)
-    wait_for_assignment(start + settings_.request_timeout + settings_.session_timeout);
+    wait_for_assignment(settings_.request_timeout + settings_.session_timeout);
   if (batch_.size() < max_batch) batch_.resize(max_batch);
 
   for (auto* message : std::exchange(stash_, {})) take(message, out);
@@ -385,6 +456,7 @@ std::vector<Envelope> Consumer::receive(const ReceiveOptions& options) {
     bool took = false;
     for (ssize_t i = 0; i < got; ++i) took |= take(batch_[static_cast<std::size_t>(i)], out);
     if (took) last_message = SteadyClock::now();
+    watch_fetch_queue(false);
     if (got > 0) continue;
 
     auto now = SteadyClock::now();
@@ -398,12 +470,11 @@ std::vector<Envelope> Consumer::receive(const ReceiveOptions& options) {
     }
     // About to block: let completed offsets reach the broker first.
     if (out.empty() && has_uncommitted()) commit_completed(mode_ == Mode::member);
+    if (at_hand) watch_fetch_queue(true);
     int timeout = out.empty() && !at_hand ? millis_until(deadline) : 100;
-    auto dbg_a = SteadyClock::now();
     if (auto* message = rd_kafka_consumer_poll(handle_.get(), timeout)) {
       if (take(message, out)) last_message = SteadyClock::now();
     }
-    dbg_polls++; dbg_poll_time += std::chrono::duration<double>(SteadyClock::now() - dbg_a).count();
     rethrow_rebalance_error();
   }
   return out;
@@ -418,8 +489,11 @@ void Consumer::complete(std::span<const Envelope> messages) {
     if (it == partitions_.end()) continue;  // given away in a rebalance: read again elsewhere
     auto& state = it->second;
     auto& inflight = state.inflight;
-    auto entry = std::lower_bound(inflight.begin(), inflight.end(), *envelope.offset,
-                                  [](const Inflight& item, std::int64_t offset) { return item.offset < offset; });
+    // Messages are mostly completed in the order they came.
+    auto entry = !inflight.empty() && inflight.front().offset == *envelope.offset
+                     ? inflight.begin()
+                     : std::lower_bound(inflight.begin(), inflight.end(), *envelope.offset,
+                                        [](const Inflight& item, std::int64_t offset) { return item.offset < offset; });
     if (entry == inflight.end() || entry->offset != *envelope.offset) continue;
     entry->done = true;
     while (!inflight.empty() && inflight.front().done) {
@@ -536,7 +610,7 @@ std::uint64_t Consumer::clear() {
   // the partitions it gives us.
   close();
   start_member();
-  wait_for_assignment(SteadyClock::now() + settings_.request_timeout + settings_.session_timeout);
+  wait_for_assignment(settings_.request_timeout + settings_.session_timeout);
   skipped = 0;
   for (auto& [partition, state] : partitions_) {
     skipped += static_cast<std::uint64_t>(std::max<std::int64_t>(0, state.end - state.position));

@@ -21,6 +21,7 @@
 #include <map>
 #include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "kafka/kafka_client.hpp"
@@ -74,13 +75,14 @@ class Consumer {
   };
 
   void create_handle(bool member);
-  bool user_set(const std::string& property) const;
+  std::optional<std::string> user_value(const std::string& property) const;
+  void watch_fetch_queue(bool about_to_wait);
   std::vector<std::int32_t> topic_partitions();
   std::vector<Position> read_positions(const std::vector<std::int32_t>& partitions);
   bool try_simple_commit(const std::vector<Position>& positions);
   void start_assigned();
   void start_member();
-  void wait_for_assignment(std::chrono::steady_clock::time_point deadline);
+  void wait_for_assignment(Duration patience);
   void rethrow_rebalance_error();
 
   static void on_rebalance(rd_kafka_t* handle, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions,
@@ -110,6 +112,10 @@ class Consumer {
   std::map<std::int32_t, PartitionState> partitions_;
   std::chrono::steady_clock::time_point last_commit_{};
   std::vector<rd_kafka_message_t*> batch_;
+  std::vector<std::int32_t> nudge_partitions_;  // one per partition leader
+  std::size_t fetch_queue_limit_ = 0;
+  bool fetcher_parked_ = false;
+  std::chrono::steady_clock::time_point last_nudge_{};
   std::vector<rd_kafka_message_t*> stash_;  // polled while waiting to join the group
   std::exception_ptr rebalance_error_;
 };

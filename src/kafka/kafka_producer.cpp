@@ -50,8 +50,10 @@ Producer::~Producer() {
 
 void Producer::on_delivery(rd_kafka_t*, const rd_kafka_message_t* message, void*) {
   auto* self = static_cast<Producer*>(message->_private);
-  if (message->err) self->record_failure(message->err);
-  else ++self->delivered_;
+  if (message->err)
+    self->record_failure(message->err);
+  else
+    ++self->delivered_;
 }
 
 void Producer::record_failure(rd_kafka_resp_err_t err) {
@@ -111,9 +113,10 @@ void Producer::send(const Envelope& envelope) {
       throw BrokerError(fmt::format("topic \"{}\" has no partition {}", settings_.topic,
                                     envelope.partition.value_or(RD_KAFKA_PARTITION_UA)));
     if (code == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE)
-      throw BrokerError(fmt::format("message of {} bytes is larger than the producer allows ({}; see "
-                                    "kafka.message.max.bytes)",
-                                    envelope.payload.size(), text));
+      throw BrokerError(
+          fmt::format("message of {} bytes is larger than the producer allows ({}; see "
+                      "kafka.message.max.bytes)",
+                      envelope.payload.size(), text));
     throw BrokerError(fmt::format("cannot send to topic \"{}\": {}", settings_.topic, text));
   }
   // Serve delivery reports now and then so that acknowledged() moves.
@@ -124,9 +127,9 @@ void Producer::flush() {
   while (rd_kafka_outq_len(handle_.get()) > 0) rd_kafka_flush(handle_.get(), 100);
   rd_kafka_poll(handle_.get(), 0);
   if (failed_) {
-    throw SendFailed(fmt::format("{} of {} messages were not delivered: {}", failed_, delivered_ + failed_,
-                                 first_failure_),
-                     delivered_);
+    throw SendFailed(
+        fmt::format("{} of {} messages were not delivered: {}", failed_, delivered_ + failed_, first_failure_),
+        delivered_);
   }
 }
 

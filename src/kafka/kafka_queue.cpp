@@ -49,7 +49,13 @@ class KafkaQueue final : public Queue {
 
   std::vector<Envelope> peek(std::size_t max) override {
     kafka::Consumer peeker(settings_, false);
-    return peeker.receive(ReceiveOptions{max, Duration{0}, std::nullopt});
+    std::vector<Envelope> all;
+    while (all.size() < max) {
+      auto batch = peeker.receive(ReceiveOptions{max - all.size(), Duration{0}, std::nullopt});
+      if (batch.empty()) break;
+      all.insert(all.end(), std::make_move_iterator(batch.begin()), std::make_move_iterator(batch.end()));
+    }
+    return all;
   }
   std::uint64_t message_count() override { return reader().lag(); }
   std::optional<std::uint64_t> clear() override { return reader().clear(); }

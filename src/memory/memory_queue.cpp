@@ -24,6 +24,7 @@
 #include "memory/process_identity.hpp"
 #include "memory/queue_store.hpp"
 #include "memory/store_location.hpp"
+#include "mq/narrate.hpp"
 
 namespace mq {
 
@@ -714,8 +715,12 @@ std::unique_ptr<Queue> open_memory_queue(const ConfigParams& config) {
                                     name));
     dead_letter = *configured;
   }
+  Stopwatch opening;
   std::string directory = memory::store_directory(config);
-  return std::make_unique<memory::MemoryQueue>(std::move(name), std::move(directory), std::move(dead_letter));
+  auto queue = std::make_unique<memory::MemoryQueue>(name, directory, dead_letter);
+  narrate("memory: queue {} is {}, dead letters go to {}; opened in {}", name, memory::queue_file(directory, name),
+          dead_letter, opening.text());
+  return queue;
 }
 
 }  // namespace mq

@@ -11,6 +11,7 @@
 #include <system_error>
 
 #include "mq/error.hpp"
+#include "mq/narrate.hpp"
 
 namespace mq::memory {
 
@@ -47,16 +48,19 @@ void check_default_directory(const std::string& directory) {
 std::string store_directory(const ConfigParams& config) {
   if (auto configured = config.get("options.store_dir"); configured && !configured->empty()) {
     create_private_directory(*configured);
+    narrate("memory: store directory {} (options.store_dir)", *configured);
     return *configured;
   }
   if (const char* variable = std::getenv("MQ_MEMORY_DIR"); variable && *variable) {
     create_private_directory(variable);
+    narrate("memory: store directory {} ($MQ_MEMORY_DIR)", variable);
     return variable;
   }
   std::string directory = fmt::format("/dev/shm/mq-{}", ::geteuid());
   if (::mkdir(directory.c_str(), 0700) != 0 && errno != EEXIST)
     unusable(directory, fmt::format("{} (set MQ_MEMORY_DIR to a directory of your own)", std::strerror(errno)));
   check_default_directory(directory);
+  narrate("memory: store directory {} (the default, in RAM)", directory);
   return directory;
 }
 

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "mq/envelope_json.hpp"
+#include "mq/narrate.hpp"
 #include "mqtt/ack_gate.hpp"
 #include "mqtt/mqtt_settings.hpp"
 #include "mqtt/paho_client.hpp"
@@ -500,6 +501,8 @@ class MqttQueue final : public Queue {
     options.automatic_reconnect = settings_.retry_connect;
     if (hold_acks) {
       gate_ = std::make_unique<AckGate>(settings_);
+      narrate("mqtt: persistent session at QoS {}: acknowledgements wait for the output, through a relay at {}",
+              settings_.qos, gate_->uri());
       options.server_uris = {gate_->uri()};
       options.use_tls = false;
     }

@@ -17,6 +17,7 @@
 
 #include "mq/envelope.hpp"
 #include "mq/error.hpp"
+#include "mq/narrate.hpp"
 
 namespace mq::mqtt {
 
@@ -192,6 +193,7 @@ int PahoClient::message_arrived(void* context, char* topic, int topic_length, MQ
 
 void PahoClient::connection_lost(void* context, char*) {
   auto* self = static_cast<PahoClient*>(context);
+  narrate("mqtt: connection to {} lost", self->settings_.where());
   if (self->lost_handler_) self->lost_handler_();
 }
 
@@ -332,6 +334,18 @@ bool PahoClient::connect(Duration timeout) {
       c->finish(false, data ? data->code : MQTTASYNC_FAILURE, 0, data ? data->message : nullptr);
     };
   }
+  if (narrating()) {
+    std::string servers;
+    for (const auto& uri : uri_storage_) servers += (servers.empty() ? "" : ", ") + uri;
+    std::string tls;
+    if (settings_.tls && options_.use_tls)
+      tls = fmt::format(", TLS (CA file {}, client certificate {}{})", settings_.cafile.value_or("system"),
+                        settings_.cert.value_or("none"), settings_.insecure ? ", not verifying the broker" : "");
+    narrate("mqtt: connecting to {} as client id {} (MQTT {}, {} session{}{}, timeout {} ms)", servers,
+            options_.client_id, v5 ? "5" : "3.1.1", options_.clean_session ? "clean" : "persistent",
+            settings_.username ? ", user " + *settings_.username : "", tls, timeout.count());
+  }
+  Stopwatch connecting;
   int rc = MQTTAsync_connect(handle_, &options);
   MQTTProperties_free(&properties);
   if (rc != MQTTASYNC_SUCCESS) throw BrokerError(describe_failure(rc, nullptr, 0));
@@ -341,12 +355,16 @@ bool PahoClient::connect(Duration timeout) {
     throw BrokerError(fmt::format("cannot connect to {}: no answer within {} ms", settings_.where(), timeout.count()),
                       true);
   std::lock_guard lock(completion->mutex);
-  if (!completion->ok)
+  if (!completion->ok) {
+    narrate("mqtt: connecting failed after {}", connecting.text());
     throw BrokerError(describe_failure(completion->code, completion->message.c_str(), completion->reason_code));
+  }
+  narrate("mqtt: connected in {} (session present: {})", connecting.text(), completion->session_present ? "yes" : "no");
   return completion->session_present;
 }
 
 void PahoClient::subscribe(const std::string& filter, int qos, Duration timeout) {
+  Stopwatch subscribing;
   auto completion = std::make_shared<Completion>();
   MQTTAsync_responseOptions options = MQTTAsync_responseOptions_initializer;
   options.context = box(completion);
@@ -375,6 +393,7 @@ void PahoClient::subscribe(const std::string& filter, int qos, Duration timeout)
                           : "refused by the broker";
     throw BrokerError(fmt::format("subscription to \"{}\": {}", filter, why));
   }
+  narrate("mqtt: subscribed to \"{}\" at QoS {} in {}", filter, qos, subscribing.text());
 }
 
 void PahoClient::subscribe_async(const std::string& filter, int qos) {
@@ -394,11 +413,13 @@ void PahoClient::disconnect(Duration timeout) {
     options.onSuccess = on_success;
     options.onFailure = on_failure;
   }
+  Stopwatch disconnecting;
   if (MQTTAsync_disconnect(handle_, &options) != MQTTASYNC_SUCCESS) {
     take(options.context);
     return;
   }
   completion->wait(timeout + Duration{1000});
+  narrate("mqtt: disconnected in {}", disconnecting.text());
 }
 
 }  // namespace mq::mqtt

@@ -1,10 +1,10 @@
 // The mq binary on kafka:// queues against the test broker, and kcat talking
 // to the same broker.
 
-#include <catch2/catch.hpp>
 #include <signal.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
@@ -169,8 +169,8 @@ TEST_CASE("cli: what mq sends reads back in kcat as pip-services writes it") {
   std::string topic = unique_name("tokcat");
   KafkaBroker broker({1, {{topic, 1}}});
   Sandbox sandbox;
-  auto sent = sandbox.mq({"-q", broker.uri(topic), "send", "payload-1", "--type", "acc.type", "--correlation-id",
-                          "corr-1", "--print"});
+  auto sent = sandbox.mq(
+      {"-q", broker.uri(topic), "send", "payload-1", "--type", "acc.type", "--correlation-id", "corr-1", "--print"});
   INFO(describe(sent));
   REQUIRE(sent.exit_code == 0);
   auto envelope = json::parse(mqtest::lines(sent.out).at(0));
@@ -234,7 +234,8 @@ TEST_CASE("cli: listeners in one group share the partitions, print each message 
   int sent = 0;
   auto deadline = std::chrono::steady_clock::now() + 25s;
   while ((first.out().empty() || second.out().empty()) && std::chrono::steady_clock::now() < deadline) {
-    auto result = sandbox.mq({"-q", broker.uri(topic), "send", "--lines"}, lines_of(8, "r" + std::to_string(sent) + "-"));
+    auto result =
+        sandbox.mq({"-q", broker.uri(topic), "send", "--lines"}, lines_of(8, "r" + std::to_string(sent) + "-"));
     REQUIRE(result.exit_code == 0);
     sent += 8;
     std::this_thread::sleep_for(300ms);
@@ -281,8 +282,9 @@ TEST_CASE("cli: a broker taken down during send --lines loses nothing") {
   mqtest::write_file(dir / "before", lines_of(20000, "before-"));
   mqtest::write_file(dir / "after", lines_of(20000, "after-"));
   // The second half is written once the file "go" exists.
-  std::string script = "cd '" + dir.string() + "' && { cat before; while [ ! -e go ]; do sleep 0.01; done; cat after; } | " +
-                       "$MQ -q '" + broker.uri(topic) + "' send --lines";
+  std::string script = "cd '" + dir.string() +
+                       "' && { cat before; while [ ! -e go ]; do sleep 0.01; done; cat after; } | " + "$MQ -q '" +
+                       broker.uri(topic) + "' send --lines";
   Process sender({"/bin/sh", "-c", script}, sandbox.env, dir, "sender");
 
   // Take the broker down once messages are flowing.
@@ -309,8 +311,7 @@ TEST_CASE("cli: no reachable broker is exit 3 with a clear message") {
   Sandbox sandbox;
   auto port = std::to_string(mqtest::free_port());
   for (const char* command : {"send", "receive", "count"}) {
-    std::vector<std::string> args{"-q", "kafka://127.0.0.1:" + port + "/topic", "--connect-timeout", "500ms",
-                                  command};
+    std::vector<std::string> args{"-q", "kafka://127.0.0.1:" + port + "/topic", "--connect-timeout", "500ms", command};
     if (std::string(command) == "send") args.push_back("x");
     auto result = sandbox.mq(args, {}, {}, 30s);
     INFO(describe(result));
@@ -333,8 +334,8 @@ TEST_CASE("cli: kafka.<property> reaches librdkafka, and a wrong one is a usage 
   std::string topic = unique_name("props");
   KafkaBroker broker({1, {{topic, 1}}});
   Sandbox sandbox;
-  auto good = sandbox.mq({"-q", broker.uri(topic), "--set", "kafka.linger.ms=1", "--set",
-                          "kafka.compression.codec=lz4", "send", "compressed"});
+  auto good = sandbox.mq({"-q", broker.uri(topic), "--set", "kafka.linger.ms=1", "--set", "kafka.compression.codec=lz4",
+                          "send", "compressed"});
   INFO(describe(good));
   CHECK(good.exit_code == 0);
   CHECK(sandbox.mq({"-q", broker.uri(topic), "receive", "--format", "payload"}).out == "compressed\n");
@@ -342,4 +343,20 @@ TEST_CASE("cli: kafka.<property> reaches librdkafka, and a wrong one is a usage 
   auto bad = sandbox.mq({"-q", broker.uri(topic), "--set", "kafka.no.such.thing=1", "send", "x"});
   CHECK(bad.exit_code == 2);
   CHECK(contains(bad.err, "kafka.no.such.thing"));
+}
+
+TEST_CASE("cli: a user name turns on SASL PLAIN; a failure says so and never shows the password") {
+  std::string topic = unique_name("sasl");
+  KafkaBroker broker({1, {{topic, 1}}});  // the mock broker speaks no SASL
+  Sandbox sandbox;
+  std::string uri = "kafka://bob:hunter2@" + broker.bootstrap() + "/" + topic;
+  for (const char* command : {"count", "send"}) {
+    std::vector<std::string> args{"-q", uri, command};
+    if (std::string(command) == "send") args.push_back("x");
+    auto result = sandbox.mq(args, {}, {}, 30s);
+    INFO(describe(result));
+    CHECK(result.exit_code == 3);
+    CHECK(contains(result.err, "authentication with the Kafka cluster at " + broker.bootstrap() + " failed"));
+    CHECK_FALSE(contains(result.err, "hunter2"));
+  }
 }

@@ -1,11 +1,10 @@
 // The Kafka backend through the driver layer, against the test broker.
 
-#include <catch2/catch.hpp>
-
 #include <algorithm>
 #include <atomic>
-#include <mutex>
+#include <catch2/catch.hpp>
 #include <chrono>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -356,9 +355,12 @@ TEST_CASE("queue: listeners in one group share the partitions and see each messa
   int sent = 0;
   auto deadline = std::chrono::steady_clock::now() + 25s;
   while ((first.received().empty() || second.received().empty()) && std::chrono::steady_clock::now() < deadline) {
-    std::vector<std::string> payloads;
-    for (int i = 0; i < 8; ++i) payloads.push_back("l" + std::to_string(sent++));
-    send_all(*sender, payloads);
+    for (int i = 0; i < 8; ++i) {
+      mq::Envelope envelope = message("l" + std::to_string(sent++));
+      envelope.partition = i % 4;  // one batch to every partition, whoever owns it
+      sender->send(envelope);
+    }
+    sender->flush();
     std::this_thread::sleep_for(200ms);
   }
   while (first.received().size() + second.received().size() < static_cast<std::size_t>(sent) &&
@@ -389,7 +391,8 @@ TEST_CASE("queue: a one-shot receive on a group that had members joins it instea
     send_all(*open(broker, topic, "sender"), {"j0"});
     std::vector<mq::Envelope> got;
     auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (got.empty() && std::chrono::steady_clock::now() < deadline) got = listener->receive(at_most(1, mq::Duration{200}));
+    while (got.empty() && std::chrono::steady_clock::now() < deadline)
+      got = listener->receive(at_most(1, mq::Duration{200}));
     REQUIRE(got.size() == 1);
     listener->complete(got);
     listener->end_listen();

@@ -127,7 +127,8 @@ mq::ConfigParams KafkaBroker::config(const std::string& topic, const std::string
 std::string unique_name(const std::string& prefix) {
   static std::atomic<int> counter{0};
   static const unsigned salt = std::random_device{}();
-  return prefix + "-" + std::to_string(getpid()) + "-" + std::to_string(++counter) + "-" + std::to_string(salt % 100000);
+  return prefix + "-" + std::to_string(getpid()) + "-" + std::to_string(++counter) + "-" +
+         std::to_string(salt % 100000);
 }
 
 }  // namespace mqtest

@@ -37,7 +37,9 @@ class KafkaBroker {
 
   // Runs one control command; throws unless the broker answers "ok".
   void command(const std::string& line);
-  void create_topic(const std::string& name, int partitions) { command("topic " + name + " " + std::to_string(partitions)); }
+  void create_topic(const std::string& name, int partitions) {
+    command("topic " + name + " " + std::to_string(partitions));
+  }
   void take_down(int broker) { command("down " + std::to_string(broker)); }
   void bring_up(int broker) { command("up " + std::to_string(broker)); }
 
