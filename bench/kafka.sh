@@ -20,7 +20,7 @@ set -euo pipefail
 mq=$(realpath "${1:-./build/mq}")
 broker_binary=$(realpath "${2:-$(dirname "$mq")/tests/kafka_test_broker}")
 count=${N:-1000000}
-rounds=${ROUNDS:-3}
+rounds=${ROUNDS:-5}
 size=100
 [ -x "$mq" ] || { echo "kafka.sh: $mq is not an executable" >&2; exit 2; }
 [ -x "$broker_binary" ] || { echo "kafka.sh: $broker_binary is not an executable" >&2; exit 2; }
@@ -83,18 +83,27 @@ echo "kcat:     $(kcat -V 2>&1 | awk '/^Version/ { print $2 }')"
 echo "broker:   $bootstrap ($partitions partitions per topic)"
 echo "messages: $count x $size bytes, $rounds rounds, medians"
 
-for round in $(seq "$rounds"); do
-  measure kcat-send kcat -P -b "$bootstrap" -t "kcat-$round" -l "$work/lines"
-  measure mq-send "$mq" -q "kafka://$bootstrap/mq-$round" send --lines -f "$work/lines"
-  check_count "mq-$round" "$count" check
-
-  measure kcat-json kcat -C -b "$bootstrap" -t "mq-$round" -e -q -J > /dev/null
-  measure mq-json "$mq" -q "kafka://$bootstrap/mq-$round" --group json receive -n "$count" > /dev/null
-  check_count "mq-$round" 0 json
-
-  measure kcat-payload kcat -C -b "$bootstrap" -t "mq-$round" -e -q -f '%s\n' > /dev/null
+# both FIRST SECOND: runs the two, swapping their order every other round so
+# that neither always runs right after the other's load.
+both() {
+  if [ $((round % 2)) = 1 ]; then "$1"; "$2"; else "$2"; "$1"; fi
+}
+kcat_send() { measure kcat-send kcat -P -b "$bootstrap" -t "kcat-$round" -l "$work/lines"; }
+mq_send() { measure mq-send "$mq" -q "kafka://$bootstrap/mq-$round" send --lines -f "$work/lines"; }
+kcat_json() { measure kcat-json kcat -C -b "$bootstrap" -t "mq-$round" -e -q -J > /dev/null; }
+mq_json() { measure mq-json "$mq" -q "kafka://$bootstrap/mq-$round" --group json receive -n "$count" > /dev/null; }
+kcat_payload() { measure kcat-payload kcat -C -b "$bootstrap" -t "mq-$round" -e -q -f '%s\n' > /dev/null; }
+mq_payload() {
   measure mq-payload "$mq" -q "kafka://$bootstrap/mq-$round" --group payload receive -n "$count" --format payload \
     > /dev/null
+}
+
+for round in $(seq "$rounds"); do
+  both kcat_send mq_send
+  check_count "mq-$round" "$count" check
+  both kcat_json mq_json
+  check_count "mq-$round" 0 json
+  both kcat_payload mq_payload
   check_count "mq-$round" 0 payload
 done
 
@@ -116,7 +125,7 @@ report() {
   b=$(median "$theirs")
   awk -v label="$label" -v a="$a" -v b="$b" -v t="$target" -v n="$count" 'BEGIN {
     r = a / b
-    printf "%-34s mq %6.2f s  kcat %6.2f s  %9.0f msg/s  ratio %.2fx (target <= %.1fx) %s\n",
+    printf "%-34s mq %6.2f s  kcat %6.2f s  %9.0f msg/s  ratio %.3fx (target <= %.1fx) %s\n",
       label, a, b, n / a, r, t, (r <= t ? "ok" : "MISSED")
     exit (r <= t ? 0 : 1)
   }' || missed=1

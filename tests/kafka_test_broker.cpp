@@ -11,9 +11,12 @@
 // parent process (so a crashed test leaves no broker behind).
 //
 // Topics: --topic creates a topic up front, with the leader of partition p on
-// broker (p % N) + 1. Other topics are created on first use by a producer,
-// with 4 partitions (the mock cluster's default); a consumer's metadata
-// request does not create topics, so a consumer sees "unknown topic".
+// broker (p % N) + 1. Other topics are created with 4 partitions (the mock
+// cluster's default) by the first metadata request that names them, from a
+// producer or a consumer alike (librdkafka 2.0.2's mock ignores
+// AllowAutoTopicCreation); a client that lists all topics creates none.
+// Each partition keeps its newest 5 MiB (the mock's fixed retention): size the
+// partition count for the data a test or benchmark keeps.
 //
 // Control channel: one command per line on stdin, one answer line on stdout
 // ("ok" or "error: WHY"). End of stdin only ends the control channel.

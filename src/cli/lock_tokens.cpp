@@ -36,7 +36,8 @@ Command register_token_command(CLI::App& parent, const QueueOptions& queue, cons
       help_footer("Tokens come from mq receive --lock DURATION (memory backend; elsewhere exit 4). A token whose\n"
                   "lock ran out or whose message was finished is refused (exit 3); the others given are done.\n"
                   "Queue options (see mq --help) may follow the command name.",
-                  {example}));
+                  {example, "token=$(mq -q jobs receive --lock 5m --format '{lock_token}') && ./work && mq -q jobs " +
+                                std::string(name) + " \"$token\""}));
   return {app,
           [options, &queue, capability, action] {
             if (options->tokens.empty()) throw UsageError("give at least one TOKEN");

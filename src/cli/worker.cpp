@@ -544,6 +544,13 @@ class Worker {
 
   void dead_letter(Slot& slot, const std::string& reason) {
     std::span<const Envelope> one(&slot.message, 1);
+    std::vector<Header> headers;
+    for (const auto& header : slot.message.headers)
+      if (header.name != failure_reason_header && header.name != attempts_header && header.name != source_queue_header)
+        headers.push_back(header);
+    headers.push_back({failure_reason_header, reason});
+    headers.push_back({attempts_header, std::to_string(slot.attempt)});
+    headers.push_back({source_queue_header, source_name_});
     if (dead_letter_->queue) {
       // The original envelope, so that it can be sent back as it was.
       Envelope copy;
@@ -553,13 +560,7 @@ class Worker {
       copy.sent_time = slot.message.sent_time;
       copy.payload = slot.message.payload;
       copy.key = slot.message.key;
-      for (const auto& header : slot.message.headers)
-        if (header.name != failure_reason_header && header.name != attempts_header &&
-            header.name != source_queue_header)
-          copy.headers.push_back(header);
-      copy.headers.push_back({failure_reason_header, reason});
-      copy.headers.push_back({attempts_header, std::to_string(slot.attempt)});
-      copy.headers.push_back({source_queue_header, source_name_});
+      copy.headers = std::move(headers);
       try {
         dead_letter_->queue->send(std::move(copy));
         dead_letter_->queue->flush();
@@ -570,7 +571,11 @@ class Worker {
       // Only now: a crash in between leaves the message in both queues, never in neither.
       settle_locked(slot, [&] { queue_.complete(one); });
     } else {
-      settle_locked(slot, [&] { queue_.move_to_dead_letter(one); });
+      // The same message (lock token, receipt) with the reason, for a backend
+      // that keeps the headers it is given.
+      Envelope failed = slot.message;
+      failed.headers = std::move(headers);
+      settle_locked(slot, [&] { queue_.move_to_dead_letter(std::span<const Envelope>(&failed, 1)); });
     }
     print_warning(fmt::format("message {} moved to the dead-letter queue {} after {} attempt{}: {}",
                               slot.message.message_id, dead_letter_->name, slot.attempt, slot.attempt == 1 ? "" : "s",

@@ -113,6 +113,7 @@ void Consumer::close() {
   queue_ = nullptr;
   handle_.reset();
   partitions_.clear();
+  given_back_.clear();
   mode_ = Mode::idle;
 }
 
@@ -307,10 +308,14 @@ void Consumer::give_back_partitions(rd_kafka_topic_partition_list_t* partitions)
   if (!rd_kafka_assignment_lost(handle_.get()) && has_uncommitted()) commit_completed(true);
   if (cooperative(handle_.get())) {
     if (auto* error = rd_kafka_incremental_unassign(handle_.get(), partitions)) rd_kafka_error_destroy(error);
-    for (int i = 0; i < partitions->cnt; ++i) partitions_.erase(partitions->elems[i].partition);
+    for (int i = 0; i < partitions->cnt; ++i) {
+      partitions_.erase(partitions->elems[i].partition);
+      forget_partition(partitions->elems[i].partition);
+    }
   } else {
     rd_kafka_assign(handle_.get(), nullptr);
     partitions_.clear();
+    forget_partition(std::nullopt);
   }
 }
 
@@ -442,12 +447,23 @@ std::vector<Envelope> Consumer::receive(const ReceiveOptions& options) {
   std::size_t wanted = std::min(options.max, max_batch);
   if (wanted == 0) return out;
   out.reserve(wanted);
+  // A rebalance runs inside the polls below and may take back partitions
+  // whose messages are already in `out`.
+  receiving_ = &out;
+  struct Done {
+    std::vector<Envelope>*& receiving;
+    ~Done() { receiving = nullptr; }
+  } done{receiving_};
   auto start = SteadyClock::now();
   auto deadline = options.wait ? start + *options.wait : SteadyClock::time_point::max();
   if (mode_ == Mode::member && !listening_ && !assigned_once_)
     wait_for_assignment(settings_.request_timeout + settings_.session_timeout);
   if (batch_.size() < max_batch) batch_.resize(max_batch);
 
+  while (!given_back_.empty() && out.size() < wanted) {
+    out.push_back(std::move(given_back_.front()));
+    given_back_.pop_front();
+  }
   for (auto* message : std::exchange(stash_, {})) take(message, out);
   auto last_message = SteadyClock::now();
   while (out.size() < wanted) {
@@ -533,31 +549,30 @@ void Consumer::commit_completed(bool quiet) {
                     err == RD_KAFKA_RESP_ERR__TIMED_OUT);
 }
 
+// A partition cannot skip a message: one given back stays uncommitted (so the
+// group's position waits for it) and comes out again from here, ahead of
+// newer messages, without refetching those already handed out.
 void Consumer::abandon(std::span<const Envelope> messages) {
-  if (!handle_) return;
-  std::map<std::int32_t, std::int64_t> rewind;
   for (const auto& envelope : messages) {
-    if (!envelope.partition || !envelope.offset || !partitions_.count(*envelope.partition)) continue;
-    auto [it, fresh] = rewind.emplace(*envelope.partition, *envelope.offset);
-    if (!fresh) it->second = std::min(it->second, *envelope.offset);
+    if (!envelope.partition || !envelope.offset) continue;
+    auto it = partitions_.find(*envelope.partition);
+    if (it == partitions_.end()) continue;  // given away in a rebalance: read again elsewhere
+    const auto& inflight = it->second.inflight;
+    bool pending = std::any_of(inflight.begin(), inflight.end(),
+                               [&](const Inflight& item) { return item.offset == *envelope.offset && !item.done; });
+    if (pending || !commits_) given_back_.push_back(envelope);
   }
-  if (rewind.empty()) return;
-  auto list = make_partition_list(static_cast<int>(rewind.size()));
-  for (const auto& [partition, offset] : rewind)
-    rd_kafka_topic_partition_list_add(list.get(), settings_.topic.c_str(), partition)->offset = offset;
-  // Waiting for the seek keeps messages fetched before it from coming out.
-  auto* error = rd_kafka_seek_partitions(handle_.get(), list.get(), millis(settings_.request_timeout));
-  if (error) {
-    std::string text = rd_kafka_error_string(error);
-    rd_kafka_error_destroy(error);
-    throw BrokerError(fmt::format("cannot give messages back to topic \"{}\": {}", settings_.topic, text));
-  }
-  for (const auto& [partition, offset] : rewind) {
-    auto& state = partitions_[partition];
-    while (!state.inflight.empty() && state.inflight.back().offset >= offset) state.inflight.pop_back();
-    state.position = offset;
-    state.at_end = false;
-  }
+}
+
+void Consumer::forget_partition(std::optional<std::int32_t> partition) {
+  auto from_it = [&](const Envelope& envelope) { return !partition || envelope.partition == partition; };
+  std::erase_if(given_back_, from_it);
+  if (receiving_) std::erase_if(*receiving_, from_it);
+  std::erase_if(stash_, [&](rd_kafka_message_t* message) {
+    bool drop = !partition || message->partition == *partition;
+    if (drop) rd_kafka_message_destroy(message);
+    return drop;
+  });
 }
 
 void Consumer::begin_listen() {

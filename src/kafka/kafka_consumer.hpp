@@ -96,6 +96,9 @@ class Consumer {
   bool take(rd_kafka_message_t* message, std::vector<Envelope>& out);
   bool more_at_hand();
   bool has_uncommitted() const;
+  // Drops what was read from a partition being given away (all when none is
+  // named): its new owner reads it again from the committed offset.
+  void forget_partition(std::optional<std::int32_t> partition);
   // Commits completed offsets; `quiet` swallows the errors of a member whose
   // partitions are being taken away (their messages are simply read again).
   void commit_completed(bool quiet);
@@ -117,6 +120,8 @@ class Consumer {
   bool fetcher_parked_ = false;
   std::chrono::steady_clock::time_point last_nudge_{};
   std::vector<rd_kafka_message_t*> stash_;  // polled while waiting to join the group
+  std::deque<Envelope> given_back_;          // abandoned, to be received again
+  std::vector<Envelope>* receiving_ = nullptr;  // what receive() has taken so far
   std::exception_ptr rebalance_error_;
 };
 

@@ -33,10 +33,13 @@ Producer::Producer(const Settings& settings) : settings_(settings) {
 std::int32_t Producer::choose_partition(const Envelope& envelope, bool key_is_id) {
   if (envelope.partition) return *envelope.partition;
   if (!key_is_id || partition_count_ <= 0) return RD_KAFKA_PARTITION_UA;
-  constexpr std::uint64_t run = 10000;  // librdkafka's batch.num.messages
   if (sticky_left_ == 0) {
+    // As many records as make one full batch (librdkafka's batch.size of 1 MB
+    // and batch.num.messages of 10000), judged by this one.
+    std::size_t record = envelope.payload.size() + envelope.message_id.size() + 24;
+    for (const auto& header : envelope.headers) record += header.name.size() + header.value.size() + 4;
     sticky_partition_ = (sticky_partition_ + 1) % partition_count_;
-    sticky_left_ = run;
+    sticky_left_ = std::clamp<std::uint64_t>(1'000'000 / record, 1, 10000);
   }
   --sticky_left_;
   return sticky_partition_;

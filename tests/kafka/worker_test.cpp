@@ -63,7 +63,7 @@ TEST_CASE("worker: a handler that fails twice then succeeds runs three times, th
   CHECK(count(sandbox, topic.uri) == 0);
 }
 
-TEST_CASE("worker: a failure seeks back; the messages after it are handled in order, each once") {
+TEST_CASE("worker: a failure seeks back and the messages after it are handled in order, each once") {
   Topic topic;
   Sandbox sandbox;
   REQUIRE(sandbox.mq({"-q", topic.uri, "send", "--lines"}, "1\n2\n3\n4\n5\n").exit_code == 0);
