@@ -83,6 +83,9 @@ class Queue {
   // feeds the listener; end_listen() commits and leaves cleanly.
   virtual void begin_listen() {}
   virtual void end_listen() {}
+  // How many messages a worker handles at once unless told otherwise
+  // (Kafka: the seeds' read_partitions, partitions consumed concurrently).
+  virtual std::size_t default_concurrency() const { return 1; }
 
  protected:
   // Throws UnsupportedError naming the capability.

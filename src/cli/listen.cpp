@@ -44,7 +44,7 @@ struct ListenOptions {
   std::vector<std::string> operands;
   std::optional<int> max_attempts;
   std::optional<std::string> dead_letter;
-  std::size_t concurrency = 1;
+  std::optional<std::size_t> concurrency;
   std::optional<std::string> lock;
 };
 
@@ -86,7 +86,7 @@ int run_listen_or_exec(const QueueOptions& queue_options, const ListenOptions& o
   if (options.exec) return run_exec(queue_options, options);
   const char* needs_exec = options.max_attempts       ? "--max-attempts"
                            : options.dead_letter      ? "--dead-letter"
-                           : options.concurrency != 1 ? "--concurrency"
+                           : options.concurrency      ? "--concurrency"
                            : options.lock             ? "--lock"
                                                       : nullptr;
   if (needs_exec) throw UsageError(fmt::format("{} goes with --exec CMD", needs_exec));
@@ -121,7 +121,7 @@ Command register_listen(CLI::App& parent, const QueueOptions& queue) {
          "backend's own dead-letter queue)")
       ->type_name("QUEUE")
       ->group(worker_group);
-  app->add_option("--concurrency", options->concurrency, "Run up to K commands at once (default 1)")
+  app->add_option("--concurrency", options->concurrency, "Run up to K commands at once (default 1; Kafka: read_partitions)")
       ->type_name("K")
       ->check(positive_count())
       ->group(worker_group);

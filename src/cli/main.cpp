@@ -88,6 +88,9 @@ std::string explain_unknown(const CLI::App& app, const CLI::App* chosen, const s
     candidates = option_names(app);
     if (chosen) {
       auto own = option_names(*chosen);
+      // Met before the command name, where only queue options are read.
+      if (std::find(own.begin(), own.end(), word.substr(0, word.find('='))) != own.end())
+        return fmt::format("option \"{}\" of mq {} goes after the command name", word, chosen->get_name());
       candidates.insert(candidates.end(), own.begin(), own.end());
     }
   } else if (!chosen) {

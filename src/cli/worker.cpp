@@ -346,6 +346,7 @@ class Worker {
         max_attempts_(max_attempts),
         dead_letter_(std::move(dead_letter)),
         locking_(queue.capabilities().lock_tokens && queue.capabilities().renew_lock),
+        concurrency_(options.concurrency.value_or(queue.default_concurrency())),
         lock_(options.lock.value_or(default_lock)) {}
 
   int run() {
@@ -420,8 +421,8 @@ class Worker {
   bool count_reached() const { return options_.count != 0 && finished_ >= options_.count; }
 
   std::size_t room() const {
-    if (stopping_ || slots_.size() >= options_.concurrency) return 0;
-    std::size_t room = options_.concurrency - slots_.size();
+    if (stopping_ || slots_.size() >= concurrency_) return 0;
+    std::size_t room = concurrency_ - slots_.size();
     if (options_.count != 0) {
       std::size_t promised = finished_ + slots_.size();
       room = promised >= options_.count ? 0 : std::min(room, options_.count - promised);
@@ -635,6 +636,7 @@ class Worker {
   std::optional<int> max_attempts_;
   std::optional<DeadLetterTarget> dead_letter_;
   bool locking_;
+  std::size_t concurrency_;
   Duration lock_;
   std::deque<std::unique_ptr<Slot>> slots_;  // in the order received
   std::map<std::string, int> failures_;      // attempts by identity, where the backend does not count

@@ -18,7 +18,7 @@ struct WorkerOptions {
   // retried until it succeeds (5 when a dead-letter queue is named).
   std::optional<int> max_attempts;
   std::optional<std::string> dead_letter;  // a URI or a config entry name
-  std::size_t concurrency = 1;
+  std::optional<std::size_t> concurrency;  // unset: the queue's default
   std::optional<Duration> lock;  // backends with lock tokens; default 30s
   std::size_t count = 0;         // messages finished for good; 0: until stopped
 };

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <exception>
+#include <ranges>
 
 #include "kafka/kafka_producer.hpp"
 #include "mq/error.hpp"
@@ -192,8 +193,7 @@ std::vector<Consumer::Position> Consumer::read_positions(const std::vector<std::
   for (int i = 0; i < count; ++i) {
     Position position{committed->elems[i].partition, committed->elems[i].offset, low->elems[i].offset,
                       high->elems[i].offset, 0};
-    bool valid = position.committed >= 0 && position.committed >= position.low;
-    if (valid)
+    if (!unread(position))
       position.start = std::min(position.committed, position.high);
     else
       position.start = settings_.from_beginning ? position.low : position.high;
@@ -202,12 +202,28 @@ std::vector<Consumer::Position> Consumer::read_positions(const std::vector<std::
   return positions;
 }
 
-bool Consumer::try_simple_commit(const std::vector<Position>& positions) {
+bool Consumer::unread(const Position& position) {
+  return position.committed < 0 || position.committed < position.low;
+}
+
+std::vector<Consumer::Position> Consumer::first_commits(const std::vector<Position>& positions) const {
   // Writing back where the group stands changes nothing, and tells whether
-  // the coordinator takes commits from a client outside the group.
-  const Position& probe = positions.front();
-  auto list = make_partition_list(1);
-  rd_kafka_topic_partition_list_add(list.get(), settings_.topic.c_str(), probe.partition)->offset = probe.start;
+  // the coordinator takes commits from a client outside the group. A group
+  // that starts at the end is also pinned there on every partition it never
+  // read, or each later receive would start at a later end and miss what was
+  // sent in between.
+  std::vector<Position> commits{positions.front()};
+  if (!settings_.from_beginning)
+    for (const auto& position : positions | std::views::drop(1))
+      if (unread(position)) commits.push_back(position);
+  return commits;
+}
+
+bool Consumer::try_simple_commit(const std::vector<Position>& commits) {
+  auto list = make_partition_list(static_cast<int>(commits.size()));
+  for (const auto& position : commits)
+    rd_kafka_topic_partition_list_add(list.get(), settings_.topic.c_str(), position.partition)->offset =
+        position.start;
   auto err = first_error(rd_kafka_commit(handle_.get(), list.get(), 0), list.get());
   if (group_has_members(err)) return false;
   if (err)
@@ -219,7 +235,8 @@ bool Consumer::try_simple_commit(const std::vector<Position>& positions) {
 void Consumer::start_assigned() {
   if (!handle_) create_handle(false);  // count and clear leave an idle one
   auto positions = read_positions(topic_partitions());
-  if (commits_ && !try_simple_commit(positions)) {
+  auto commits = first_commits(positions);
+  if (commits_ && !try_simple_commit(commits)) {
     close();
     start_member();
     return;
@@ -232,7 +249,8 @@ void Consumer::start_assigned() {
     state.end = position.high;
     state.committed = position.committed;
   }
-  if (commits_) partitions_[positions.front().partition].committed = positions.front().start;
+  if (commits_)
+    for (const auto& position : commits) partitions_[position.partition].committed = position.start;
   auto err = rd_kafka_assign(handle_.get(), list.get());
   if (err) throw BrokerError(fmt::format("cannot read topic \"{}\": {}", settings_.topic, error_text(err)));
   mode_ = Mode::assigned;
@@ -252,6 +270,7 @@ void Consumer::start_member() {
 void Consumer::on_rebalance(rd_kafka_t* handle, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions,
                             void* opaque) {
   auto* self = static_cast<Consumer*>(static_cast<ClientEvents*>(opaque)->owner);
+  ++self->rebalances_;
   try {
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
       self->take_partitions(partitions);
@@ -460,6 +479,14 @@ std::vector<Envelope> Consumer::receive(const ReceiveOptions& options) {
     wait_for_assignment(settings_.request_timeout + settings_.session_timeout);
   if (batch_.size() < max_batch) batch_.resize(max_batch);
 
+  do {
+    gather(out, wanted, start, deadline);
+  } while (!owned_after_commit(out) && SteadyClock::now() < deadline);
+  return out;
+}
+
+void Consumer::gather(std::vector<Envelope>& out, std::size_t wanted, SteadyClock::time_point start,
+                      SteadyClock::time_point deadline) {
   while (!given_back_.empty() && out.size() < wanted) {
     out.push_back(std::move(given_back_.front()));
     given_back_.pop_front();
@@ -493,7 +520,41 @@ std::vector<Envelope> Consumer::receive(const ReceiveOptions& options) {
     }
     rethrow_rebalance_error();
   }
-  return out;
+}
+
+bool Consumer::owned_after_commit(std::vector<Envelope>& out) {
+  if (mode_ != Mode::member || !commits_ || out.empty()) return true;
+  auto patience = SteadyClock::now() + settings_.request_timeout + settings_.session_timeout;
+  while (!out.empty()) {
+    auto err = commit_settled();
+    if (!group_has_members(err)) return true;
+    // A rebalance has begun: wait for it to take back what is no longer ours.
+    auto seen = rebalances_;
+    while (rebalances_ == seen) {
+      if (SteadyClock::now() >= patience) return true;
+      if (auto* message = rd_kafka_consumer_poll(handle_.get(), 100)) stash_.push_back(message);
+      rethrow_rebalance_error();
+    }
+  }
+  return false;
+}
+
+rd_kafka_resp_err_t Consumer::commit_settled() {
+  auto list = make_partition_list(static_cast<int>(partitions_.size()));
+  for (const auto& [partition, state] : partitions_) {
+    // Every offset before the first unsettled message is settled.
+    auto offset = state.inflight.empty() ? state.completed_to : state.inflight.front().offset;
+    if (offset >= 0 && (offset != state.committed || !state.inflight.empty()))
+      rd_kafka_topic_partition_list_add(list.get(), settings_.topic.c_str(), partition)->offset = offset;
+  }
+  if (list->cnt == 0) return RD_KAFKA_RESP_ERR_NO_ERROR;
+  last_commit_ = SteadyClock::now();
+  auto err = first_error(rd_kafka_commit(handle_.get(), list.get(), 0), list.get());
+  if (!err)
+    for (int i = 0; i < list->cnt; ++i)
+      if (auto it = partitions_.find(list->elems[i].partition); it != partitions_.end())
+        it->second.committed = list->elems[i].offset;
+  return err;
 }
 
 void Consumer::complete(std::span<const Envelope> messages) {

@@ -79,7 +79,9 @@ class Consumer {
   void watch_fetch_queue(bool about_to_wait);
   std::vector<std::int32_t> topic_partitions();
   std::vector<Position> read_positions(const std::vector<std::int32_t>& partitions);
-  bool try_simple_commit(const std::vector<Position>& positions);
+  static bool unread(const Position& position);  // no usable committed offset
+  std::vector<Position> first_commits(const std::vector<Position>& positions) const;
+  bool try_simple_commit(const std::vector<Position>& commits);
   void start_assigned();
   void start_member();
   void wait_for_assignment(Duration patience);
@@ -95,6 +97,20 @@ class Consumer {
   // ownership of `message`.
   bool take(rd_kafka_message_t* message, std::vector<Envelope>& out);
   bool more_at_hand();
+  // Fills `out` with up to `wanted` messages: what is at hand, else the first
+  // to arrive before `deadline`.
+  void gather(std::vector<Envelope>& out, std::size_t wanted, std::chrono::steady_clock::time_point start,
+              std::chrono::steady_clock::time_point deadline);
+  // A member hands out only messages of partitions it still owns: the
+  // coordinator refuses commits once a rebalance has begun, and the new owner
+  // reads from the committed offsets, so whatever is printed after that is
+  // printed twice. Commits everything settled first; on a refusal waits for
+  // the rebalance, which drops what was taken away. False when that left
+  // nothing in `out`.
+  bool owned_after_commit(std::vector<Envelope>& out);
+  // Commits, for each partition, the offset before which every message is
+  // settled. Returns the broker's answer.
+  rd_kafka_resp_err_t commit_settled();
   bool has_uncommitted() const;
   // Drops what was read from a partition being given away (all when none is
   // named): its new owner reads it again from the committed offset.
@@ -123,6 +139,7 @@ class Consumer {
   std::deque<Envelope> given_back_;          // abandoned, to be received again
   std::vector<Envelope>* receiving_ = nullptr;  // what receive() has taken so far
   std::exception_ptr rebalance_error_;
+  std::uint64_t rebalances_ = 0;  // rebalance callbacks so far
 };
 
 }  // namespace mq::kafka

@@ -64,6 +64,7 @@ class KafkaQueue final : public Queue {
   void end_listen() override {
     if (reader_) reader_->end_listen();
   }
+  std::size_t default_concurrency() const override { return static_cast<std::size_t>(settings_.read_partitions); }
 
  private:
   kafka::Producer& producer() {

@@ -137,6 +137,10 @@ TEST_CASE("shell: an unknown command or option suggests the nearest one") {
   require_error_line(sandbox.mq({"send", "--line"}), 2, "did you mean \"--lines\"?");
   require_error_line(sandbox.mq({"--queu", "x", "count"}), 2, "did you mean \"--queue\"?");
   require_error_line(sandbox.mq({"config", "pth"}), 2, "did you mean \"path\"?");
+  // A command's own option before the command name is misplaced, not unknown.
+  auto misplaced = sandbox.mq({"--retain", "send", "x"});
+  require_error_line(misplaced, 2, "option \"--retain\" of mq send goes after the command name");
+  CHECK(!contains(misplaced.err, "did you mean"));
   // Nothing near: no guess.
   auto far = sandbox.mq({"frobnicate"});
   require_error_line(far, 2, "unknown command \"frobnicate\"");

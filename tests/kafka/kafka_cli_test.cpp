@@ -214,12 +214,18 @@ TEST_CASE("cli: --key sets the record key and --partition the partition") {
 
 TEST_CASE("cli: from_beginning=false starts a new group at the end") {
   std::string topic = unique_name("latest");
-  KafkaBroker broker({1, {{topic, 1}}});
+  KafkaBroker broker({1, {{topic, 3}}});
   Sandbox sandbox;
   REQUIRE(sandbox.mq({"-q", broker.uri(topic), "send", "old"}).exit_code == 0);
   std::string uri = broker.uri(topic, "group_id=" + unique_name("group") + "&from_beginning=false");
   CHECK(count(sandbox, uri) == 0);
   CHECK(sandbox.mq({"-q", uri, "receive", "-w", "0"}).exit_code == 1);
+  // The group now stands where its first receive found the end: what is sent
+  // after it is the next receive's, though nothing was read in between.
+  REQUIRE(sandbox.mq({"-q", broker.uri(topic), "send", "--partition", "2", "new"}).exit_code == 0);
+  auto next = sandbox.mq({"-q", uri, "receive", "-w", "5s", "--format", "payload"});
+  REQUIRE(next.exit_code == 0);
+  CHECK(next.out == "new\n");
 }
 
 TEST_CASE("cli: listeners in one group share the partitions, print each message once and leave cleanly") {

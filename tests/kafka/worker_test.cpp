@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <signal.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "../cli/worker_support.hpp"
@@ -75,6 +76,26 @@ TEST_CASE("worker: a failure seeks back and the messages after it are handled in
   INFO(describe(result));
   REQUIRE(result.exit_code == 0);
   CHECK(lines(read_file(sandbox.dir.path() / "done.log")) == std::vector<std::string>{"1", "2", "3", "4", "5"});
+  CHECK(count(sandbox, topic.uri) == 0);
+}
+
+TEST_CASE("worker: read_partitions is how many messages run at once when --concurrency is not given") {
+  Topic topic;
+  Sandbox sandbox;
+  REQUIRE(sandbox.mq({"-q", topic.uri, "send", "a", "b"}).exit_code == 0);
+  // Each run waits until both runs have started: only two at once succeed.
+  auto handler = script(sandbox.dir.path(), "handler.sh",
+                        "p=$(cat); touch \"$DIR/started.$p\"; n=0\n"
+                        "while [ ! -e \"$DIR/started.a\" ] || [ ! -e \"$DIR/started.b\" ]; do\n"
+                        "  sleep 0.05; n=$((n+1)); [ $n -gt 100 ] && exit 1\n"
+                        "done\n"
+                        "echo \"$p $MQ_DELIVERY_COUNT\" >> \"$DIR/done.log\"\n");
+  auto result = worker(sandbox, {"-q", topic.uri, "--set", "read_partitions=2", "listen", "-n", "2", "--exec", handler});
+  INFO(describe(result));
+  REQUIRE(result.exit_code == 0);
+  auto done = lines(read_file(sandbox.dir.path() / "done.log"));
+  std::sort(done.begin(), done.end());
+  CHECK(done == std::vector<std::string>{"a 1", "b 1"});
   CHECK(count(sandbox, topic.uri) == 0);
 }
 
