@@ -335,11 +335,14 @@ bool OutputWriter::wait_until_read(const std::function<void()>& before_sleeping)
   using namespace std::chrono_literals;
   auto pause = 10us;
   for (int round = 0;; ++round) {
+    // Whether the reader is gone is asked first: a reader that takes the last
+    // line and exits between the two questions must not look like one that
+    // left it unread.
+    pollfd hangup{fd_, 0, 0};
+    bool reader_gone = ::poll(&hangup, 1, 0) > 0 && (hangup.revents & (POLLERR | POLLHUP | POLLNVAL));
     int unread = 0;
     // A pipe counts the bytes still in it; a socket those its peer has not taken.
     if (::ioctl(fd_, socket_ ? TIOCOUTQ : FIONREAD, &unread) != 0) return true;
-    pollfd hangup{fd_, 0, 0};
-    bool reader_gone = ::poll(&hangup, 1, 0) > 0 && (hangup.revents & (POLLERR | POLLHUP | POLLNVAL));
     // A socket's peer that closes discards what it had not read, which also
     // empties our count; a pipe keeps unread bytes, so an empty pipe was read.
     if (unread <= 0) return !(socket_ && reader_gone);
