@@ -31,7 +31,13 @@ void silence_paho_once() {
   for (const char* name : {"MQTT_C_CLIENT_TRACE", "http_proxy", "https_proxy"})
     if (std::getenv(name)) unsetenv(name);
   static std::once_flag once;
-  std::call_once(once, [] { MQTTAsync_setTraceCallback(nullptr); });
+  // Paho also formats a record of every packet into an in-memory trace
+  // buffer unless its trace level is above the protocol's: a third of its
+  // work per message.
+  std::call_once(once, [] {
+    MQTTAsync_setTraceCallback(nullptr);
+    MQTTAsync_setTraceLevel(MQTTASYNC_TRACE_ERROR);
+  });
 }
 
 int whole_seconds(Duration d, int minimum) {
