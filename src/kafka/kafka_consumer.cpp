@@ -435,6 +435,8 @@ bool Consumer::take(rd_kafka_message_t* message, std::vector<Envelope>& out) {
   auto it = partitions_.find(message->partition);
   if (it == partitions_.end()) return false;  // from a partition given away meanwhile
   auto& state = it->second;
+  // Fetched again after a leader change: already handed out once.
+  if (message->offset < state.position) return false;
   out.push_back(to_envelope(message));
   if (commits_) state.inflight.push_back(Inflight{message->offset, false});
   state.position = message->offset + 1;
@@ -580,8 +582,11 @@ void Consumer::complete(std::span<const Envelope> messages) {
     any = true;
   }
   if (!any) return;
+  // A member commits at once: a rebalance may begin any moment, and what it
+  // printed but had not committed by then is printed again by the new owner.
   auto now = SteadyClock::now();
-  if (!settings_.autocommit || last_commit_ == SteadyClock::time_point{} || now - last_commit_ >= commit_interval)
+  if (!settings_.autocommit || mode_ == Mode::member || last_commit_ == SteadyClock::time_point{} ||
+      now - last_commit_ >= commit_interval)
     commit_completed(false);
 }
 
