@@ -551,11 +551,15 @@ rd_kafka_resp_err_t Consumer::commit_settled() {
   }
   if (list->cnt == 0) return RD_KAFKA_RESP_ERR_NO_ERROR;
   last_commit_ = SteadyClock::now();
-  auto err = first_error(rd_kafka_commit(handle_.get(), list.get(), 0), list.get());
+  return commit(list.get());
+}
+
+rd_kafka_resp_err_t Consumer::commit(const rd_kafka_topic_partition_list_t* offsets) {
+  auto err = first_error(rd_kafka_commit(handle_.get(), offsets, 0), offsets);
   if (!err)
-    for (int i = 0; i < list->cnt; ++i)
-      if (auto it = partitions_.find(list->elems[i].partition); it != partitions_.end())
-        it->second.committed = list->elems[i].offset;
+    for (int i = 0; i < offsets->cnt; ++i)
+      if (auto it = partitions_.find(offsets->elems[i].partition); it != partitions_.end())
+        it->second.committed = offsets->elems[i].offset;
   return err;
 }
 
@@ -603,13 +607,8 @@ void Consumer::commit_completed(bool quiet) {
     if (state.completed_to >= 0 && state.completed_to != state.committed)
       rd_kafka_topic_partition_list_add(list.get(), settings_.topic.c_str(), partition)->offset = state.completed_to;
   if (list->cnt == 0) return;
-  auto err = first_error(rd_kafka_commit(handle_.get(), list.get(), 0), list.get());
-  if (!err) {
-    for (int i = 0; i < list->cnt; ++i)
-      if (auto it = partitions_.find(list->elems[i].partition); it != partitions_.end())
-        it->second.committed = list->elems[i].offset;
-    return;
-  }
+  auto err = commit(list.get());
+  if (!err) return;
   if (quiet || (mode_ == Mode::member && group_has_members(err))) return;
   throw BrokerError(fmt::format("cannot commit offsets for group \"{}\": {}", settings_.group_id, error_text(err)),
                     err == RD_KAFKA_RESP_ERR__TIMED_OUT);

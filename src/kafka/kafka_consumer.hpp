@@ -111,6 +111,8 @@ class Consumer {
   // Commits, for each partition, the offset before which every message is
   // settled. Returns the broker's answer.
   rd_kafka_resp_err_t commit_settled();
+  // Commits `offsets` synchronously and records them as committed.
+  rd_kafka_resp_err_t commit(const rd_kafka_topic_partition_list_t* offsets);
   bool has_uncommitted() const;
   // Drops what was read from a partition being given away (all when none is
   // named): its new owner reads it again from the committed offset.
