@@ -121,7 +121,8 @@ Command register_listen(CLI::App& parent, const QueueOptions& queue) {
          "backend's own dead-letter queue)")
       ->type_name("QUEUE")
       ->group(worker_group);
-  app->add_option("--concurrency", options->concurrency, "Run up to K commands at once (default 1; Kafka: read_partitions)")
+  app->add_option("--concurrency", options->concurrency,
+                  "Run up to K commands at once (default 1; Kafka: read_partitions)")
       ->type_name("K")
       ->check(positive_count())
       ->group(worker_group);
