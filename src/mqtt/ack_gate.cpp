@@ -18,7 +18,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -81,6 +80,71 @@ std::size_t header_size(const std::string& frame) {
 int packet_id_at(const std::string& frame, std::size_t offset) {
   if (offset + 2 > frame.size()) return -1;
   return (static_cast<unsigned char>(frame[offset]) << 8) | static_cast<unsigned char>(frame[offset + 1]);
+}
+
+// Reads the fields of a packet, front to back; throws on a short one.
+class FieldReader {
+ public:
+  FieldReader(const std::string& frame, std::size_t offset) : frame_(frame), position_(offset) {}
+  std::size_t left() const { return frame_.size() - position_; }
+  unsigned byte() {
+    need(1);
+    return static_cast<unsigned char>(frame_[position_++]);
+  }
+  unsigned two_bytes() {
+    unsigned high = byte();
+    return high << 8 | byte();
+  }
+  std::string_view bytes(std::size_t count) {
+    need(count);
+    std::string_view out(frame_.data() + position_, count);
+    position_ += count;
+    return out;
+  }
+  std::string_view string() { return bytes(two_bytes()); }
+  std::size_t variable_int() {
+    std::size_t value = 0;
+    for (int shift = 0; shift < 28; shift += 7) {
+      unsigned b = byte();
+      value |= static_cast<std::size_t>(b & 0x7F) << shift;
+      if (!(b & 0x80)) return value;
+    }
+    throw std::runtime_error("malformed MQTT variable integer");
+  }
+  std::string_view rest() { return bytes(left()); }
+
+ private:
+  void need(std::size_t count) const {
+    if (left() < count) throw std::runtime_error("malformed MQTT packet from the broker");
+  }
+  const std::string& frame_;
+  std::size_t position_;
+};
+
+// MQTT 5 properties of a PUBLISH: keeps the user properties, skips the others
+// by the size their identifier gives them (MQTT 5, 2.2.2.2).
+void read_publish_properties(FieldReader& fields, std::vector<Header>& user_properties) {
+  std::size_t length = fields.variable_int();
+  if (length > fields.left()) throw std::runtime_error("malformed MQTT properties");
+  std::size_t end = fields.left() - length;
+  while (fields.left() > end) {
+    switch (unsigned id = fields.byte()) {
+      case 0x26: {
+        auto name = fields.string();
+        auto value = fields.string();
+        user_properties.push_back({std::string(name), std::string(value)});
+        break;
+      }
+      case 0x01: case 0x17: case 0x19: case 0x24: case 0x25: case 0x28: case 0x29: case 0x2A: fields.bytes(1); break;
+      case 0x13: case 0x21: case 0x22: case 0x23: fields.bytes(2); break;
+      case 0x02: case 0x11: case 0x18: case 0x27: fields.bytes(4); break;
+      case 0x0B: fields.variable_int(); break;
+      case 0x03: case 0x08: case 0x09: case 0x12: case 0x15: case 0x16: case 0x1A: case 0x1C: case 0x1F:
+        fields.string();  // UTF-8 strings and binary data: both a two-byte length first
+        break;
+      default: throw std::runtime_error(fmt::format("unknown MQTT property 0x{:02x}", id));
+    }
+  }
 }
 
 std::string ack_frame(unsigned char type, int packet_id) {
@@ -386,6 +450,7 @@ bool peer_is_this_process(int accepted) {
 
 struct AckGate::State {
   const Settings& settings;
+  ArrivalHandler deliver;
   int listen_fd = -1;
   int wake_fd = -1;
   int port = 0;
@@ -398,11 +463,9 @@ struct AckGate::State {
   int down_fd = -1;
   std::unique_ptr<Upstream> up;
   std::string to_broker, to_paho;
-  std::map<int, std::string> held;  // packet id -> Paho's PUBACK
-  std::set<int> released_early;     // released before Paho's PUBACK was read
-  std::set<int> qos2;               // packet ids the broker sent at QoS 2
+  std::set<int> qos2;  // packet ids the broker sent at QoS 2
 
-  explicit State(const Settings& s) : settings(s) {}
+  State(const Settings& s, ArrivalHandler handler) : settings(s), deliver(std::move(handler)) {}
 
   void wake() {
     std::uint64_t one = 1;
@@ -423,8 +486,6 @@ struct AckGate::State {
     if (down_fd >= 0) close(down_fd), down_fd = -1;
     to_broker.clear();
     to_paho.clear();
-    held.clear();
-    released_early.clear();
     qos2.clear();
   }
 
@@ -461,31 +522,28 @@ struct AckGate::State {
     up = std::move(upstream);
   }
 
-  // Packets from Paho: hold acknowledgements, pass the rest.
-  void from_paho_packet(const std::string& frame) {
-    auto type = static_cast<unsigned char>(frame[0]) >> 4;
-    if (type == type_puback) {
-      int id = packet_id_at(frame, header_size(frame));
-      if (released_early.erase(id)) to_broker += released_ack(id);
-      else held[id] = frame;
-      return;
-    }
-    to_broker += frame;
-  }
-
-  // Packets from the broker: QoS 2 becomes QoS 1 for Paho; PUBREL is answered here.
-  void from_broker_packet(std::string& frame) {
+  // Packets from the broker: a PUBLISH is decoded and delivered here, PUBREL
+  // answered here; the rest goes to Paho.
+  void from_broker_packet(const std::string& frame) {
     auto first = static_cast<unsigned char>(frame[0]);
     auto type = first >> 4;
-    if (type == type_publish && ((first >> 1) & 3) == 2) {
-      std::size_t offset = header_size(frame);
-      int topic_length = packet_id_at(frame, offset);
-      int id = topic_length < 0 ? -1 : packet_id_at(frame, offset + 2 + static_cast<std::size_t>(topic_length));
-      if (id >= 0) {
-        qos2.insert(id);
-        frame[0] = static_cast<char>((first & ~0x06) | 0x02);
+    if (type == type_publish) {
+      FieldReader fields(frame, header_size(frame));
+      Arrival arrival;
+      arrival.qos = (first >> 1) & 3;
+      arrival.retained = (first & 1) != 0;
+      arrival.topic = fields.string();
+      if (arrival.qos > 0) {
+        int id = static_cast<int>(fields.two_bytes());
+        if (arrival.qos == 2) qos2.insert(id);
+        arrival.receipt = connection << 16 | static_cast<std::uint64_t>(id);
       }
-    } else if (type == type_pubrel) {
+      if (settings.protocol_version == 5) read_publish_properties(fields, arrival.user_properties);
+      arrival.payload = fields.rest();
+      deliver(arrival);
+      return;
+    }
+    if (type == type_pubrel) {
       to_broker += ack_frame(7, packet_id_at(frame, header_size(frame)));  // PUBCOMP
       return;
     }
@@ -534,7 +592,7 @@ struct AckGate::State {
           ssize_t n = recv(down_fd, buffer, sizeof buffer, 0);
           if (n > 0) {
             from_paho.feed(buffer, static_cast<std::size_t>(n));
-            while (from_paho.next(frame)) from_paho_packet(frame);
+            while (from_paho.next(frame)) to_broker += frame;
           } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
             broken = true;  // Paho closed: pass on what it said, then close the broker side
           }
@@ -563,7 +621,8 @@ struct AckGate::State {
   }
 };
 
-AckGate::AckGate(const Settings& settings) : state_(std::make_unique<State>(settings)) {
+AckGate::AckGate(const Settings& settings, ArrivalHandler handler)
+    : state_(std::make_unique<State>(settings, std::move(handler))) {
   state_->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   sockaddr_in address{};
   address.sin_family = AF_INET;
@@ -594,24 +653,12 @@ AckGate::~AckGate() {
 
 std::string AckGate::uri() const { return fmt::format("tcp://127.0.0.1:{}", state_->port); }
 
-std::uint64_t AckGate::connection() {
-  std::lock_guard lock(state_->mutex);
-  return state_->connection;
-}
-
-bool AckGate::was_qos2(std::uint64_t connection, int packet_id) {
-  std::lock_guard lock(state_->mutex);
-  return connection == state_->connection && state_->qos2.count(packet_id) != 0;
-}
-
 void AckGate::release(std::span<const std::uint64_t> receipts) {
   {
     std::lock_guard lock(state_->mutex);
     for (auto receipt : receipts) {
       if ((receipt >> 16) != state_->connection || !state_->up) continue;
-      int id = static_cast<int>(receipt & 0xFFFF);
-      if (state_->held.erase(id)) state_->to_broker += state_->released_ack(id);
-      else state_->released_early.insert(id);
+      state_->to_broker += state_->released_ack(static_cast<int>(receipt & 0xFFFF));
     }
   }
   state_->wake();

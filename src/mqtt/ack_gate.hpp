@@ -13,41 +13,52 @@
 //
 // How: Paho dials 127.0.0.1:<gate port>; the gate dials the broker (TLS
 // included, with the same CA, certificate and key settings) and relays bytes,
-// reading MQTT's framing only: a PUBACK from Paho is held until complete()
-// releases it; when the connection or the process ends first, the broker
-// never got it and redelivers the message to the session's next connection.
-// QoS 2 is passed to Paho as QoS 1 (Paho would otherwise deliver only after
-// the exchange is over); on release the gate answers the broker with PUBREC
-// and completes its PUBREL with PUBCOMP itself.
+// reading MQTT's framing only, except for the broker's PUBLISH packets: those
+// the gate decodes and hands to the queue itself, and Paho never sees them.
+// Paho keeps the rest of the protocol (CONNECT, SUBSCRIBE, keep-alive). The
+// acknowledgement (PUBACK, or PUBREC for QoS 2, whose PUBREL the gate then
+// completes with PUBCOMP) goes to the broker when release() is called; when
+// the connection or the process ends first, the broker never got it and
+// redelivers the message to the session's next connection. Not passing the
+// messages through Paho also saves its per-message work: it reads a packet's
+// header a byte at a time and would answer each one with a PUBACK of its own.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
+#include <vector>
 
+#include "mq/envelope.hpp"
 #include "mqtt/mqtt_settings.hpp"
 
 namespace mq::mqtt {
 
+// A message as the broker sent it; the views live as long as the call.
+struct Arrival {
+  std::string_view topic, payload;
+  int qos = 0;
+  bool retained = false;
+  std::vector<Header> user_properties;  // MQTT 5
+  std::uint64_t receipt = 0;            // for release(); 0 at QoS 0
+};
+
 class AckGate {
  public:
-  explicit AckGate(const Settings& settings);  // listens and starts its thread
+  // Called on the gate's thread for each PUBLISH from the broker, in order.
+  using ArrivalHandler = std::function<void(const Arrival&)>;
+
+  AckGate(const Settings& settings, ArrivalHandler handler);  // listens and starts its thread
   ~AckGate();
   AckGate(const AckGate&) = delete;
   AckGate& operator=(const AckGate&) = delete;
 
   // tcp://127.0.0.1:PORT, for Paho.
   std::string uri() const;
-  // Which relayed connection is current (counts from 1); read it when Paho
-  // reports a connection, tag the messages of that connection with it.
-  std::uint64_t connection();
-  static std::uint64_t receipt(std::uint64_t connection, int packet_id) {
-    return connection << 16 | static_cast<std::uint64_t>(packet_id & 0xFFFF);
-  }
-  // Whether the broker sent that message at QoS 2.
-  bool was_qos2(std::uint64_t connection, int packet_id);
-  // Lets the held acknowledgements of these receipts through (those of a
-  // connection that is gone are dropped: the broker redelivers them).
+  // Acknowledges these messages to the broker (those of a connection that is
+  // gone are dropped: the broker redelivers them).
   void release(std::span<const std::uint64_t> receipts);
   // Why the last dial to the broker failed, empty when it did not.
   std::string upstream_error();

@@ -38,32 +38,44 @@ std::string_view text_of(const MQTTLenString& s) {
   return {s.data, static_cast<std::size_t>(s.len > 0 ? s.len : 0)};
 }
 
-Envelope to_envelope(std::string_view topic, const MQTTAsync_message& message, bool v5) {
-  std::string_view payload(static_cast<const char*>(message.payload),
-                           static_cast<std::size_t>(message.payloadlen > 0 ? message.payloadlen : 0));
+// What Paho handed over, in the form the gate delivers messages in.
+Arrival arrival_of(std::string_view topic, const MQTTAsync_message& message, bool v5) {
+  Arrival arrival;
+  arrival.topic = topic;
+  arrival.payload = {static_cast<const char*>(message.payload),
+                     static_cast<std::size_t>(message.payloadlen > 0 ? message.payloadlen : 0)};
+  arrival.qos = message.qos;
+  arrival.retained = message.retained != 0;
+  if (v5) {
+    for (int i = 0; i < message.properties.count; ++i) {
+      const MQTTProperty& property = message.properties.array[i];
+      if (property.identifier == MQTTPROPERTY_CODE_USER_PROPERTY)
+        arrival.user_properties.push_back(
+            {std::string(text_of(property.value.data)), std::string(text_of(property.value.value))});
+    }
+  }
+  return arrival;
+}
+
+Envelope to_envelope(const Arrival& arrival) {
   Envelope envelope;
   std::optional<Envelope> decoded;
-  if (may_be_pip_envelope(payload)) decoded = try_parse_pip_envelope(payload);
+  if (may_be_pip_envelope(arrival.payload)) decoded = try_parse_pip_envelope(arrival.payload);
   if (decoded) {
     envelope = std::move(*decoded);
   } else {
     // A raw payload, as pip's receiver reports it: the topic is the type.
     // The id is generated rather than the packet id, which repeats.
     envelope.message_id = generate_message_id();
-    envelope.message_type = std::string(topic);
+    envelope.message_type = std::string(arrival.topic);
     envelope.sent_time = now_ms();
-    envelope.payload.assign(payload);
+    envelope.payload.assign(arrival.payload);
   }
-  envelope.topic = std::string(topic);
-  envelope.qos = message.qos;
-  envelope.retained = message.retained != 0;
-  if (v5) {
-    for (int i = 0; i < message.properties.count; ++i) {
-      const MQTTProperty& property = message.properties.array[i];
-      if (property.identifier == MQTTPROPERTY_CODE_USER_PROPERTY)
-        envelope.headers.push_back({std::string(text_of(property.value.data)), std::string(text_of(property.value.value))});
-    }
-  }
+  envelope.topic = std::string(arrival.topic);
+  envelope.qos = arrival.qos;
+  envelope.retained = arrival.retained;
+  for (const auto& header : arrival.user_properties) envelope.headers.push_back(header);
+  envelope.receipt = arrival.receipt;
   return envelope;
 }
 
@@ -179,10 +191,14 @@ class MqttQueue final : public Queue {
       }
       if (resend_one(lock)) continue;
       if (in_flight_.size() < window_) break;
-      // Refill in bursts: waking per acknowledgement costs more than the
-      // publish itself (Paho's threads fight over its mutexes).
+      // Publish again at the first acknowledgement. Waiting for more (in
+      // bursts) leaves the connection quiet meanwhile, and the broker's
+      // further acknowledgements then sit behind Nagle's algorithm until our
+      // delayed ACK: 40 ms per window (mosquitto leaves TCP_NODELAY off by
+      // default). Not from Paho's callback: Paho holds its own mutex in some
+      // of them, and publishing there could deadlock.
       waiting_for_room_ = true;
-      send_changed_.wait(lock, [&] { return in_flight_.size() <= window_ / 2 || publisher_lost_ || !to_resend_.empty(); });
+      send_changed_.wait(lock, [&] { return in_flight_.size() < window_ || publisher_lost_ || !to_resend_.empty(); });
       waiting_for_room_ = false;
     }
     std::uint64_t seq = next_seq_++;
@@ -413,7 +429,7 @@ class MqttQueue final : public Queue {
         case Verdict::retry: to_resend_.insert(std::move(node)); break;
       }
       wake = verdict == Verdict::retry || in_flight_.empty() ||
-             (waiting_for_room_ && in_flight_.size() <= window_ / 2);
+             waiting_for_room_;
     }
     if (wake) send_changed_.notify_all();
   }
@@ -493,21 +509,23 @@ class MqttQueue final : public Queue {
     check_topic_filter(settings_.topic);
     // Paho acknowledges a message before handing it over, so a persistent
     // session that must keep what was not printed goes through the gate,
-    // which holds those acknowledgements until complete().
+    // which takes the messages itself and acknowledges them on complete().
     bool hold_acks = settings_.persistent_session() && settings_.qos > 0;
     ClientOptions options = throwaway_session();
     options.client_id = settings_.client_id.value_or(options.client_id);
     options.clean_session = settings_.clean_session;
     options.automatic_reconnect = settings_.retry_connect;
     if (hold_acks) {
-      gate_ = std::make_unique<AckGate>(settings_);
+      gate_ = std::make_unique<AckGate>(settings_, [this](const Arrival& arrival) { take(to_envelope(arrival), false); });
       narrate("mqtt: persistent session at QoS {}: acknowledgements wait for the output, through a relay at {}",
               settings_.qos, gate_->uri());
       options.server_uris = {gate_->uri()};
       options.use_tls = false;
     }
     auto client = std::make_unique<PahoClient>(settings_, options);
-    client->on_message([this](std::string_view topic, MQTTAsync_message& message) { arrived(topic, message); });
+    client->on_message([this](std::string_view topic, MQTTAsync_message& message) {
+      take(to_envelope(arrival_of(topic, message, settings_.protocol_version == 5)), true);
+    });
     client->on_connection_lost([this] {
       {
         std::lock_guard lock(receive_mutex_);
@@ -519,7 +537,6 @@ class MqttQueue final : public Queue {
     client->on_connected([this] {
       std::lock_guard lock(receive_mutex_);
       subscriber_connected_ = true;
-      if (gate_) connection_ = gate_->connection();
       // A reconnect with a clean session starts without subscriptions.
       if (subscribed_ && subscriber_raw_) subscriber_raw_->subscribe_async(settings_.topic, settings_.qos);
     });
@@ -544,15 +561,11 @@ class MqttQueue final : public Queue {
     subscriber_ = std::move(client);
   }
 
-  void arrived(std::string_view topic, MQTTAsync_message& message) {
-    Envelope envelope = to_envelope(topic, message, settings_.protocol_version == 5);
+  // Through the gate, the broker's window of unacknowledged messages bounds
+  // the inbox; from Paho, a full inbox holds Paho's receive thread.
+  void take(Envelope envelope, bool wait_for_room) {
     std::unique_lock lock(receive_mutex_);
-    if (gate_ && message.qos > 0) {
-      envelope.receipt = AckGate::receipt(connection_, message.msgid);
-      if (gate_->was_qos2(connection_, message.msgid)) envelope.qos = 2;
-    }
-    if (!gate_)
-      inbox_changed_.wait(lock, [&] { return inbox_.size() < inbox_limit || closing_; });
+    if (wait_for_room) inbox_changed_.wait(lock, [&] { return inbox_.size() < inbox_limit || closing_; });
     inbox_.push_back(std::move(envelope));
     lock.unlock();
     inbox_changed_.notify_all();
@@ -584,7 +597,7 @@ class MqttQueue final : public Queue {
     bool v5 = settings_.protocol_version == 5;
     client.on_message([&](std::string_view topic, MQTTAsync_message& message) {
       if (!message.retained) return;  // published meanwhile, not retained
-      auto envelope = to_envelope(topic, message, v5);
+      auto envelope = to_envelope(arrival_of(topic, message, v5));
       std::lock_guard lock(mutex);
       retained.push_back(std::move(envelope));
     });
@@ -627,7 +640,6 @@ class MqttQueue final : public Queue {
   bool subscribed_ = false;
   bool subscriber_connected_ = true;
   SteadyClock::time_point subscriber_lost_since_{};
-  std::uint64_t connection_ = 0;
   bool closing_ = false;
 };
 

@@ -38,7 +38,7 @@ struct Settings {
   std::optional<std::string> cafile, cert, key;
   bool insecure = false;
 
-  std::size_t max_inflight = 256;
+  std::size_t max_inflight = 64;
 
   bool persistent_session() const { return !clean_session; }
   // "host:port" of the first endpoint, for messages.

@@ -128,6 +128,33 @@ TEST_CASE("MQTT 5 persistent sessions outlive the connection too") {
   CHECK(payloads(drain(*queue, 10, 1500ms)) == numbered(2, 4));
 }
 
+TEST_CASE("MQTT 5 in a persistent session: user properties become headers, the other properties are read past") {
+  Mosquitto broker;
+  auto topic = unique_topic("v5props");
+  auto id = "rx-" + mq::generate_message_id().substr(0, 8);
+  auto config = session(broker, topic, id, 2);
+  config.set("options.protocol_version", "5");
+  open(config)->receive({.max = 1, .wait = 0ms, .lock = std::nullopt});
+  // Every kind of property a PUBLISH may carry: byte, four-byte integer,
+  // string, binary data, and string pairs between them.
+  REQUIRE(mosquitto_pub(broker, {"-V", "5", "-t", topic, "-q", "2", "-m", "with props", "-D", "publish",
+                                 "payload-format-indicator", "1", "-D", "publish", "message-expiry-interval", "600",
+                                 "-D", "publish", "content-type", "text/plain", "-D", "publish", "user-property",
+                                 "trace", "abc", "-D", "publish", "response-topic", "re/ply", "-D", "publish",
+                                 "correlation-data", "c0ffee", "-D", "publish", "user-property", "k", "v"})
+              .exit_code == 0);
+  publish_numbered(broker, topic, 1);
+  auto queue = open(config);
+  auto got = drain(*queue, 2, 2s);
+  REQUIRE(got.size() == 2);
+  CHECK(got[0].payload == "with props");
+  CHECK(got[0].qos == 2);
+  CHECK(got[0].headers == std::vector<mq::Header>{{"trace", "abc"}, {"k", "v"}});
+  CHECK(got[1].payload == "m1");
+  CHECK(got[1].qos == 1);
+  CHECK(got[1].headers.empty());
+}
+
 TEST_CASE("a clean session (no client id) forgets what was published while away") {
   Mosquitto broker;
   auto topic = unique_topic("clean");
