@@ -489,7 +489,7 @@ struct AckGate::State {
     qos2.clear();
   }
 
-  void accept_one(FrameReader& from_paho, FrameReader& from_broker) {
+  void accept_one(FrameReader& from_broker) {
     int fd = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return;
     if (!peer_is_this_process(fd)) {
@@ -498,7 +498,6 @@ struct AckGate::State {
     }
     std::unique_lock lock(mutex);
     drop_connection();
-    from_paho.clear();
     from_broker.clear();
     ++connection;
     lock.unlock();
@@ -551,7 +550,7 @@ struct AckGate::State {
   }
 
   void run() {
-    FrameReader from_paho, from_broker;
+    FrameReader from_broker;
     std::string frame;
     while (true) {
       pollfd fds[4];
@@ -581,7 +580,7 @@ struct AckGate::State {
         [[maybe_unused]] auto n = read(wake_fd, &value, sizeof value);
       }
       if (fds[0].revents & POLLIN) {
-        accept_one(from_paho, from_broker);
+        accept_one(from_broker);
         continue;
       }
       std::lock_guard lock(mutex);
@@ -591,8 +590,7 @@ struct AckGate::State {
           char buffer[65536];
           ssize_t n = recv(down_fd, buffer, sizeof buffer, 0);
           if (n > 0) {
-            from_paho.feed(buffer, static_cast<std::size_t>(n));
-            while (from_paho.next(frame)) to_broker += frame;
+            to_broker.append(buffer, static_cast<std::size_t>(n));  // Paho's side passes unchanged
           } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
             broken = true;  // Paho closed: pass on what it said, then close the broker side
           }

@@ -12,9 +12,10 @@
 // the broker only after its line is written and flushed".
 //
 // How: Paho dials 127.0.0.1:<gate port>; the gate dials the broker (TLS
-// included, with the same CA, certificate and key settings) and relays bytes,
-// reading MQTT's framing only, except for the broker's PUBLISH packets: those
-// the gate decodes and hands to the queue itself, and Paho never sees them.
+// included, with the same CA, certificate and key settings) and relays bytes.
+// What Paho sends passes unchanged. What the broker sends is split into MQTT
+// packets: PUBLISH packets the gate decodes and hands to the queue itself,
+// and Paho never sees them; the rest goes on to Paho.
 // Paho keeps the rest of the protocol (CONNECT, SUBSCRIBE, keep-alive). The
 // acknowledgement (PUBACK, or PUBREC for QoS 2, whose PUBREL the gate then
 // completes with PUBCOMP) goes to the broker when release() is called; when
