@@ -16,8 +16,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <MQTTAsync.h>  // MQTTReasonCodes.h, declared extern "C" there
+
+#include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -28,7 +34,8 @@ namespace mq::mqtt {
 
 namespace {
 
-constexpr unsigned char type_publish = 3, type_puback = 4, type_pubrec = 5, type_pubrel = 6;
+constexpr unsigned char type_connack = 2, type_publish = 3, type_puback = 4, type_pubrec = 5, type_pubrel = 6,
+                        type_pubcomp = 7;
 constexpr std::size_t max_buffered = 4 << 20;  // stop reading a side whose output is this far behind
 
 // Splits a byte stream into MQTT control packets (fixed header: a type byte
@@ -121,9 +128,10 @@ class FieldReader {
   std::size_t position_;
 };
 
-// MQTT 5 properties of a PUBLISH: keeps the user properties, skips the others
-// by the size their identifier gives them (MQTT 5, 2.2.2.2).
-void read_publish_properties(FieldReader& fields, std::vector<Header>& user_properties) {
+// MQTT 5 properties (of a PUBLISH or a CONNACK): keeps the user properties
+// and the receive maximum, skips the others by the size their identifier
+// gives them (MQTT 5, 2.2.2.2).
+void read_properties(FieldReader& fields, std::vector<Header>* user_properties, std::size_t* receive_maximum) {
   std::size_t length = fields.variable_int();
   if (length > fields.left()) throw std::runtime_error("malformed MQTT properties");
   std::size_t end = fields.left() - length;
@@ -132,11 +140,16 @@ void read_publish_properties(FieldReader& fields, std::vector<Header>& user_prop
       case 0x26: {
         auto name = fields.string();
         auto value = fields.string();
-        user_properties.push_back({std::string(name), std::string(value)});
+        if (user_properties) user_properties->push_back({std::string(name), std::string(value)});
+        break;
+      }
+      case 0x21: {
+        unsigned most = fields.two_bytes();
+        if (receive_maximum && most > 0) *receive_maximum = most;
         break;
       }
       case 0x01: case 0x17: case 0x19: case 0x24: case 0x25: case 0x28: case 0x29: case 0x2A: fields.bytes(1); break;
-      case 0x13: case 0x21: case 0x22: case 0x23: fields.bytes(2); break;
+      case 0x13: case 0x22: case 0x23: fields.bytes(2); break;
       case 0x02: case 0x11: case 0x18: case 0x27: fields.bytes(4); break;
       case 0x0B: fields.variable_int(); break;
       case 0x03: case 0x08: case 0x09: case 0x12: case 0x15: case 0x16: case 0x1A: case 0x1C: case 0x1F:
@@ -145,6 +158,21 @@ void read_publish_properties(FieldReader& fields, std::vector<Header>& user_prop
       default: throw std::runtime_error(fmt::format("unknown MQTT property 0x{:02x}", id));
     }
   }
+}
+
+void append_variable_int(std::string& out, std::size_t value) {
+  do {
+    auto byte = static_cast<unsigned char>(value % 128);
+    value /= 128;
+    if (value) byte |= 0x80;
+    out += static_cast<char>(byte);
+  } while (value);
+}
+
+void append_string(std::string& out, std::string_view text) {
+  out += static_cast<char>(text.size() >> 8);
+  out += static_cast<char>(text.size() & 0xFF);
+  out += text;
 }
 
 std::string ack_frame(unsigned char type, int packet_id) {
@@ -448,6 +476,19 @@ bool peer_is_this_process(int accepted) {
 
 }  // namespace
 
+// A message published through the gate that is not acknowledged yet.
+struct Pending {
+  std::uint64_t order = 0;  // sent again in the order first sent
+  std::string frame;        // the PUBLISH packet, packet id included
+  int qos = 0;
+  int packet_id = 0;
+  bool released = false;  // QoS 2: PUBREC came and PUBREL went out
+  std::uint64_t written_at = 0;  // QoS 0: where its frame ends in the stream to the broker
+};
+
+constexpr std::uint64_t not_queued = ~std::uint64_t{0};
+constexpr std::size_t write_at_once = 64 << 10;  // a publisher with this much queued writes it itself
+
 struct AckGate::State {
   const Settings& settings;
   ArrivalHandler deliver;
@@ -462,14 +503,54 @@ struct AckGate::State {
   std::string upstream_error;
   int down_fd = -1;
   std::unique_ptr<Upstream> up;
+  FrameReader from_paho;
   std::string to_broker, to_paho;
   std::set<int> qos2;  // packet ids the broker sent at QoS 2
+  bool polling = false, woken = false;
+
+  // Publishing.
+  std::condition_variable sending_changed;
+  bool ready = false;    // the broker accepted this connection
+  bool refused = false;  // the broker refused this connection
+  bool lost = false;     // the connection dropped since the broker last accepted one
+  std::size_t receive_maximum = 65535;
+  std::map<int, Pending> unacknowledged;  // QoS 1 and 2, by packet id
+  std::deque<Pending> unwritten;          // QoS 0, until its frame is in the socket
+  int last_packet_id = 0;
+  std::uint64_t next_order = 0;
+  std::uint64_t queued_bytes = 0, written_bytes = 0;  // to the broker, over all connections
+  Tally counts;
+  bool settled = false;
 
   State(const Settings& s, ArrivalHandler handler) : settings(s), deliver(std::move(handler)) {}
 
   void wake() {
     std::uint64_t one = 1;
     [[maybe_unused]] auto n = write(wake_fd, &one, sizeof one);
+  }
+  void wake_if_polling() {
+    if (!polling || woken) return;
+    woken = true;
+    wake();
+  }
+
+  std::size_t in_flight() const { return unacknowledged.size() + unwritten.size(); }
+
+  void queue_for_broker(std::string_view bytes) {
+    to_broker += bytes;
+    queued_bytes += bytes.size();
+  }
+
+  bool write_to_broker() {
+    std::size_t before = to_broker.size();
+    bool ok = up->write_from(to_broker);
+    written_bytes += before - to_broker.size();
+    while (!unwritten.empty() && unwritten.front().written_at <= written_bytes) {
+      unwritten.pop_front();
+      ++counts.acknowledged;
+      settled = true;
+    }
+    return ok;
   }
 
   // The acknowledgement the broker expects for a released message.
@@ -486,7 +567,30 @@ struct AckGate::State {
     if (down_fd >= 0) close(down_fd), down_fd = -1;
     to_broker.clear();
     to_paho.clear();
+    from_paho.clear();
     qos2.clear();
+    ready = false;
+    lost = true;
+    for (auto& message : unwritten) message.written_at = not_queued;
+    sending_changed.notify_all();
+  }
+
+  // The broker accepted a new connection: what it did not acknowledge on the
+  // last one goes out again, in the order first sent, ahead of new messages.
+  void send_again() {
+    std::vector<Pending*> again;
+    for (auto& [id, message] : unacknowledged) again.push_back(&message);
+    for (auto& message : unwritten) again.push_back(&message);
+    std::sort(again.begin(), again.end(), [](auto* a, auto* b) { return a->order < b->order; });
+    for (Pending* message : again) {
+      if (message->released) {
+        queue_for_broker(ack_frame(type_pubrel, message->packet_id));
+        continue;
+      }
+      if (message->qos > 0) message->frame[0] = static_cast<char>(message->frame[0] | 0x08);  // DUP
+      queue_for_broker(message->frame);
+      if (message->qos == 0) message->written_at = queued_bytes;
+    }
   }
 
   void accept_one(FrameReader& from_broker) {
@@ -500,6 +604,7 @@ struct AckGate::State {
     drop_connection();
     from_broker.clear();
     ++connection;
+    refused = false;
     lock.unlock();
     // Dialing blocks this thread only: nothing else is relayed meanwhile.
     auto upstream = std::make_unique<Upstream>();
@@ -521,12 +626,57 @@ struct AckGate::State {
     up = std::move(upstream);
   }
 
+  void refuse(Pending& message, unsigned reason) {
+    ++counts.refused;
+    counts.refusal = MQTTReasonCode_toString(static_cast<MQTTReasonCodes>(reason));
+    unacknowledged.erase(message.packet_id);
+    settled = true;
+  }
+
+  // PUBACK, PUBREC or PUBCOMP: false when it is not for a message of the gate's.
+  bool acknowledgement(unsigned type, const std::string& frame) {
+    FieldReader fields(frame, header_size(frame));
+    int id = static_cast<int>(fields.two_bytes());
+    unsigned reason = fields.left() > 0 ? fields.byte() : 0;  // MQTT 5
+    auto found = unacknowledged.find(id);
+    if (found == unacknowledged.end()) return false;
+    Pending& message = found->second;
+    if (reason >= 0x80 && type != type_pubcomp) {
+      refuse(message, reason);
+    } else if (type == type_pubrec && message.qos == 2) {
+      message.released = true;
+      queue_for_broker(ack_frame(type_pubrel, id));
+    } else if ((type == type_puback && message.qos == 1) || (type == type_pubcomp && message.released)) {
+      ++counts.acknowledged;
+      unacknowledged.erase(found);
+      settled = true;
+    }
+    return true;
+  }
+
+  void connection_accepted(const std::string& frame) {
+    FieldReader fields(frame, header_size(frame));
+    fields.byte();  // session present
+    if (fields.byte() != 0) {
+      refused = true;  // Paho reports why; the broker then closes
+      return;
+    }
+    receive_maximum = 65535;
+    if (settings.protocol_version == 5 && fields.left() > 0) read_properties(fields, nullptr, &receive_maximum);
+    ready = true;
+    lost = false;
+    send_again();
+    settled = true;
+  }
+
   // Packets from the broker: a PUBLISH is decoded and delivered here, PUBREL
-  // answered here; the rest goes to Paho.
+  // answered here, acknowledgements of the gate's messages counted here; the
+  // rest goes to Paho.
   void from_broker_packet(const std::string& frame) {
     auto first = static_cast<unsigned char>(frame[0]);
     auto type = first >> 4;
     if (type == type_publish) {
+      if (!deliver) return;
       FieldReader fields(frame, header_size(frame));
       Arrival arrival;
       arrival.qos = (first >> 1) & 3;
@@ -537,15 +687,17 @@ struct AckGate::State {
         if (arrival.qos == 2) qos2.insert(id);
         arrival.receipt = connection << 16 | static_cast<std::uint64_t>(id);
       }
-      if (settings.protocol_version == 5) read_publish_properties(fields, arrival.user_properties);
+      if (settings.protocol_version == 5) read_properties(fields, &arrival.user_properties, nullptr);
       arrival.payload = fields.rest();
       deliver(arrival);
       return;
     }
     if (type == type_pubrel) {
-      to_broker += ack_frame(7, packet_id_at(frame, header_size(frame)));  // PUBCOMP
+      queue_for_broker(ack_frame(type_pubcomp, packet_id_at(frame, header_size(frame))));
       return;
     }
+    if ((type == type_puback || type == type_pubrec || type == type_pubcomp) && acknowledgement(type, frame)) return;
+    if (type == type_connack) connection_accepted(frame);
     to_paho += frame;
   }
 
@@ -573,8 +725,13 @@ struct AckGate::State {
           up_index = count;
           fds[count++] = {up->fd(), events, 0};
         }
+        polling = true;
       }
       if (poll(fds, static_cast<nfds_t>(count), -1) < 0 && errno != EINTR) break;
+      {
+        std::lock_guard lock(mutex);
+        polling = woken = false;
+      }
       if (fds[1].revents) {
         std::uint64_t value;
         [[maybe_unused]] auto n = read(wake_fd, &value, sizeof value);
@@ -590,14 +747,16 @@ struct AckGate::State {
           char buffer[65536];
           ssize_t n = recv(down_fd, buffer, sizeof buffer, 0);
           if (n > 0) {
-            to_broker.append(buffer, static_cast<std::size_t>(n));  // Paho's side passes unchanged
+            // Whole packets only: the gate's own go into the same stream.
+            from_paho.feed(buffer, static_cast<std::size_t>(n));
+            while (from_paho.next(frame)) queue_for_broker(frame);
           } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
             broken = true;  // Paho closed: pass on what it said, then close the broker side
           }
         }
         if (!broken && up_index >= 0 && up && (fds[up_index].revents & (POLLIN | POLLHUP | POLLERR))) {
           if (!up->read_into(from_broker)) {
-            upstream_error = "connection closed by the broker";
+            if (!refused) upstream_error = "connection closed by the broker";
             broken = true;
           }
           while (from_broker.next(frame)) from_broker_packet(frame);
@@ -606,18 +765,56 @@ struct AckGate::State {
         upstream_error = error.what();
         broken = true;
       }
-      if (up && !to_broker.empty() && !up->write_from(to_broker)) broken = true;
+      if (up && !to_broker.empty() && !write_to_broker()) broken = true;
       if (down_fd >= 0 && !to_paho.empty()) {
         ssize_t n = ::send(down_fd, to_paho.data(), to_paho.size(), MSG_NOSIGNAL);
         if (n > 0) to_paho.erase(0, static_cast<std::size_t>(n));
         else if (n < 0 && errno != EAGAIN && errno != EINTR) broken = true;
       }
       if (broken) drop_connection();
+      // The publisher goes on at every acknowledgement. Waiting for more (in
+      // bursts) would leave the connection quiet meanwhile, and the broker's
+      // further acknowledgements would then sit behind Nagle's algorithm until
+      // our delayed ACK: 40 ms a window (mosquitto leaves TCP_NODELAY off).
+      if (settled) {
+        settled = false;
+        sending_changed.notify_all();
+      }
     }
     std::lock_guard lock(mutex);
     drop_connection();
   }
 };
+
+// A PUBLISH packet with room for its packet id at the returned offset (QoS 1 and 2).
+std::size_t encode_publish(std::string& frame, const Settings& settings, std::string_view payload, int qos,
+                           bool retain, std::span<const Header> user_properties) {
+  std::string properties;
+  if (settings.protocol_version == 5) {
+    std::string list;
+    for (const auto& header : user_properties) {
+      list += '\x26';
+      append_string(list, header.name);
+      append_string(list, header.value);
+    }
+    append_variable_int(properties, list.size());
+    properties += list;
+  }
+  const std::string& topic = settings.topic;
+  std::size_t remaining = 2 + topic.size() + (qos > 0 ? 2 : 0) + properties.size() + payload.size();
+  if (remaining > 268'435'455)
+    throw BrokerError(fmt::format("a message of {} bytes is over MQTT's limit of 256 MiB a packet", payload.size()));
+  frame.clear();
+  frame.reserve(remaining + 5);
+  frame += static_cast<char>(type_publish << 4 | qos << 1 | (retain ? 1 : 0));
+  append_variable_int(frame, remaining);
+  append_string(frame, topic);
+  std::size_t id_offset = frame.size();
+  if (qos > 0) frame.append(2, '\0');
+  frame += properties;
+  frame += payload;
+  return id_offset;
+}
 
 AckGate::AckGate(const Settings& settings, ArrivalHandler handler)
     : state_(std::make_unique<State>(settings, std::move(handler))) {
@@ -643,6 +840,7 @@ AckGate::~AckGate() {
     std::lock_guard lock(state_->mutex);
     state_->stopping = true;
   }
+  state_->sending_changed.notify_all();
   state_->wake();
   state_->thread.join();
   close(state_->listen_fd);
@@ -665,6 +863,55 @@ void AckGate::release(std::span<const std::uint64_t> receipts) {
 std::string AckGate::upstream_error() {
   std::lock_guard lock(state_->mutex);
   return state_->upstream_error;
+}
+
+bool AckGate::publish(std::string_view payload, int qos, bool retain, std::span<const Header> user_properties,
+                      std::size_t window) {
+  State& gate = *state_;
+  Pending message;
+  message.qos = qos;
+  std::size_t id_offset = encode_publish(message.frame, gate.settings, payload, qos, retain, user_properties);
+  std::unique_lock lock(gate.mutex);
+  gate.sending_changed.wait(lock, [&] {
+    return gate.stopping || gate.lost ||
+           (gate.ready && gate.in_flight() < std::min(window, gate.receive_maximum) &&
+            gate.to_broker.size() < max_buffered);
+  });
+  if (!gate.ready) return false;
+  message.order = gate.next_order++;
+  if (qos > 0) {
+    do gate.last_packet_id = gate.last_packet_id % 65535 + 1;
+    while (gate.unacknowledged.count(gate.last_packet_id));
+    message.packet_id = gate.last_packet_id;
+    message.frame[id_offset] = static_cast<char>(message.packet_id >> 8);
+    message.frame[id_offset + 1] = static_cast<char>(message.packet_id & 0xFF);
+  }
+  gate.queue_for_broker(message.frame);
+  if (qos == 0) {
+    message.written_at = gate.queued_bytes;
+    gate.unwritten.push_back(std::move(message));
+  } else {
+    gate.unacknowledged.emplace(message.packet_id, std::move(message));
+  }
+  // The gate's thread writes what piled up meanwhile when it wakes; a
+  // publisher far ahead of it writes itself.
+  if (gate.to_broker.size() >= write_at_once && gate.up && !gate.up->wants_write()) gate.write_to_broker();
+  gate.wake_if_polling();
+  return true;
+}
+
+bool AckGate::drain() {
+  State& gate = *state_;
+  std::unique_lock lock(gate.mutex);
+  gate.sending_changed.wait(lock, [&] { return gate.stopping || gate.lost || gate.in_flight() == 0; });
+  return gate.in_flight() == 0;
+}
+
+AckGate::Tally AckGate::tally() {
+  std::lock_guard lock(state_->mutex);
+  Tally tally = state_->counts;
+  tally.unacknowledged = state_->in_flight();
+  return tally;
 }
 
 }  // namespace mq::mqtt

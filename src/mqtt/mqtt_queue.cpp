@@ -79,23 +79,6 @@ Envelope to_envelope(const Arrival& arrival) {
   return envelope;
 }
 
-// User properties for a message's headers (MQTT 5 only).
-struct UserProperties {
-  MQTTProperties list = MQTTProperties_initializer;
-  explicit UserProperties(const std::vector<Header>& headers) {
-    for (const auto& header : headers) {
-      MQTTProperty property{};
-      property.identifier = MQTTPROPERTY_CODE_USER_PROPERTY;
-      property.value.data = {static_cast<int>(header.name.size()), const_cast<char*>(header.name.data())};
-      property.value.value = {static_cast<int>(header.value.size()), const_cast<char*>(header.value.data())};
-      MQTTProperties_add(&list, &property);
-    }
-  }
-  ~UserProperties() { MQTTProperties_free(&list); }
-  UserProperties(const UserProperties&) = delete;
-  UserProperties& operator=(const UserProperties&) = delete;
-};
-
 // The marker: a topic nobody publishes to. The broker answers requests in
 // order and sends retained and queued messages before its answer to a later
 // request, so the SUBACK for this topic means "what was waiting has arrived".
@@ -159,7 +142,6 @@ class MqttQueue final : public Queue {
     capabilities_.peek_batch = true;
     capabilities_.clear = true;
     capabilities_.abandon = true;
-    window_ = settings_.max_inflight;
   }
 
   ~MqttQueue() override {
@@ -171,6 +153,7 @@ class MqttQueue final : public Queue {
     subscriber_.reset();
     gate_.reset();
     publisher_.reset();
+    send_gate_.reset();
   }
 
   std::string backend() const override { return "mqtt"; }
@@ -180,53 +163,22 @@ class MqttQueue final : public Queue {
 
   void send(Envelope envelope) override {
     ensure_publisher();
-    Outgoing outgoing = make_outgoing(std::move(envelope));
-    std::unique_lock lock(send_mutex_);
-    while (true) {
-      if (publisher_lost_) {
-        lock.unlock();
-        recover_publisher();
-        lock.lock();
-        continue;
-      }
-      if (resend_one(lock)) continue;
-      if (in_flight_.size() < window_) break;
-      // Publish again at the first acknowledgement. Waiting for more (in
-      // bursts) leaves the connection quiet meanwhile, and the broker's
-      // further acknowledgements then sit behind Nagle's algorithm until our
-      // delayed ACK: 40 ms per window (mosquitto leaves TCP_NODELAY off by
-      // default). Not from Paho's callback: Paho holds its own mutex in some
-      // of them, and publishing there could deadlock.
-      waiting_for_room_ = true;
-      send_changed_.wait(lock, [&] { return in_flight_.size() < window_ || publisher_lost_ || !to_resend_.empty(); });
-      waiting_for_room_ = false;
-    }
-    std::uint64_t seq = next_seq_++;
-    const Outgoing& stored = in_flight_.emplace(seq, std::move(outgoing)).first->second;
-    lock.unlock();
-    publish(seq, stored);
+    Outgoing out = make_outgoing(std::move(envelope));
+    while (!send_gate_->publish(out.payload, out.qos, out.retain, out.headers, settings_.max_inflight))
+      recover_publisher();
   }
 
   void flush() override {
     if (!publisher_) return;
-    std::unique_lock lock(send_mutex_);
-    while (true) {
-      if (publisher_lost_) {
-        lock.unlock();
-        recover_publisher();
-        lock.lock();
-        continue;
-      }
-      if (resend_one(lock)) continue;
-      if (in_flight_.empty() && to_resend_.empty()) break;
-      send_changed_.wait(lock);
-    }
-    if (refused_ > 0)
-      throw SendFailed(fmt::format("{} of {} messages refused by the broker: {}", refused_, next_seq_, refusal_),
-                       acknowledged_.load());
+    while (!send_gate_->drain()) recover_publisher();
+    auto tally = send_gate_->tally();
+    if (tally.refused > 0)
+      throw SendFailed(fmt::format("{} of {} messages refused by the broker: {}", tally.refused,
+                                   tally.acknowledged + tally.refused, tally.refusal),
+                       tally.acknowledged);
   }
 
-  std::uint64_t acknowledged() const override { return acknowledged_.load(); }
+  std::uint64_t acknowledged() const override { return send_gate_ ? send_gate_->tally().acknowledged : 0; }
 
   // ---- receiving -----------------------------------------------------------
 
@@ -316,12 +268,6 @@ class MqttQueue final : public Queue {
     std::vector<Header> headers;
   };
 
-  // What a publish callback needs: which queue, which message.
-  struct Ticket {
-    MqttQueue* queue;
-    std::uint64_t seq;
-  };
-
   Outgoing make_outgoing(Envelope envelope) {
     Outgoing out;
     out.qos = envelope.qos.value_or(settings_.qos);
@@ -337,140 +283,47 @@ class MqttQueue final : public Queue {
     return out;
   }
 
+  // Messages go out through a gate of their own, which writes them and reads
+  // the acknowledgements itself; Paho connects and keeps the connection alive.
   void ensure_publisher() {
     if (publisher_) return;
     check_topic_name(settings_.topic);
+    send_gate_ = std::make_unique<AckGate>(settings_, nullptr);
     ClientOptions options = throwaway_session();
     options.client_id = settings_.client_id.value_or(options.client_id);
     options.clean_session = settings_.clean_session;
+    options.server_uris = {send_gate_->uri()};
+    options.use_tls = false;
+    narrate("mqtt: messages go out through a relay at {}, which writes them and counts the acknowledgements",
+            send_gate_->uri());
     auto client = std::make_unique<PahoClient>(settings_, options);
-    client->on_connection_lost([this] {
-      {
-        std::lock_guard lock(send_mutex_);
-        publisher_lost_ = true;
-        lost_since_ = SteadyClock::now();
-      }
-      send_changed_.notify_all();
-    });
-    client->connect(settings_.connect_timeout);
+    connect_through(*client, *send_gate_);
     publisher_ = std::move(client);
   }
 
-  // Resends the oldest message the broker did not acknowledge before the
-  // connection dropped, if the window allows. Called with the lock held.
-  bool resend_one(std::unique_lock<std::mutex>& lock) {
-    if (to_resend_.empty() || in_flight_.size() >= window_) return false;
-    auto node = to_resend_.extract(to_resend_.begin());
-    std::uint64_t seq = node.key();
-    const Outgoing& stored = in_flight_.insert(std::move(node)).position->second;
-    lock.unlock();
-    publish(seq, stored);
-    lock.lock();
-    return true;
-  }
-
-  void publish(std::uint64_t seq, const Outgoing& out) {
-    MQTTAsync_message message = MQTTAsync_message_initializer;
-    message.payload = const_cast<char*>(out.payload.data());
-    message.payloadlen = static_cast<int>(out.payload.size());
-    message.qos = out.qos;
-    message.retained = out.retain ? 1 : 0;
-    std::optional<UserProperties> properties;
-    if (!out.headers.empty()) {
-      properties.emplace(out.headers);
-      message.properties = properties->list;
+  // Paho's errors when it dials a gate name the gate; the gate knows why the
+  // broker could not be reached.
+  void connect_through(PahoClient& client, AckGate& gate) {
+    try {
+      client.connect(settings_.connect_timeout);
+    } catch (const BrokerError& error) {
+      if (!gate.upstream_error().empty())
+        throw BrokerError(fmt::format("cannot connect to {}: {}", settings_.where(), gate.upstream_error()));
+      throw;
     }
-    MQTTAsync_responseOptions options = MQTTAsync_responseOptions_initializer;
-    auto* ticket = new Ticket{this, seq};
-    options.context = ticket;
-    if (settings_.protocol_version == 5) {
-      options.onSuccess5 = &MqttQueue::published5;
-      options.onFailure5 = &MqttQueue::publish_failed5;
-    } else {
-      options.onSuccess = &MqttQueue::published;
-      options.onFailure = &MqttQueue::publish_failed;
-    }
-    // Paho copies the payload; after this call `out` may be settled and gone.
-    int rc = MQTTAsync_sendMessage(publisher_->handle(), settings_.topic.c_str(), &message, &options);
-    if (rc == MQTTASYNC_SUCCESS) return;
-    delete ticket;
-    std::lock_guard lock(send_mutex_);
-    auto node = in_flight_.extract(seq);
-    if (node.empty()) return;
-    if (rc == MQTTASYNC_DISCONNECTED) {
-      if (!publisher_lost_) lost_since_ = SteadyClock::now();
-      publisher_lost_ = true;
-      to_resend_.insert(std::move(node));
-    } else if (rc == MQTTASYNC_MAX_MESSAGES_INFLIGHT || rc == MQTTASYNC_MAX_BUFFERED_MESSAGES) {
-      // The broker allows fewer in flight (MQTT 5 receive maximum): shrink the window.
-      window_ = std::max<std::size_t>(1, in_flight_.size());
-      to_resend_.insert(std::move(node));
-    } else {
-      ++refused_;
-      refusal_ = MQTTAsync_strerror(rc);
-    }
-    send_changed_.notify_all();
-  }
-
-  // Settles one message: acknowledged, refused for good, or to be sent again.
-  enum class Verdict { acknowledged, refused, retry };
-  void settle(std::uint64_t seq, Verdict verdict, const std::string& why = {}) {
-    bool wake;
-    {
-      std::lock_guard lock(send_mutex_);
-      auto node = in_flight_.extract(seq);
-      if (node.empty()) return;
-      switch (verdict) {
-        case Verdict::acknowledged: ++acknowledged_; break;
-        case Verdict::refused:
-          ++refused_;
-          refusal_ = why;
-          break;
-        case Verdict::retry: to_resend_.insert(std::move(node)); break;
-      }
-      wake = verdict == Verdict::retry || in_flight_.empty() ||
-             waiting_for_room_;
-    }
-    if (wake) send_changed_.notify_all();
-  }
-
-  static void published(void* context, MQTTAsync_successData*) {
-    std::unique_ptr<Ticket> ticket(static_cast<Ticket*>(context));
-    ticket->queue->settle(ticket->seq, Verdict::acknowledged);
-  }
-  static void publish_failed(void* context, MQTTAsync_failureData*) {
-    // MQTT 3.1.1 has no refusals: a failure is an interrupted delivery.
-    std::unique_ptr<Ticket> ticket(static_cast<Ticket*>(context));
-    ticket->queue->settle(ticket->seq, Verdict::retry);
-  }
-  static void published5(void* context, MQTTAsync_successData5* data) {
-    std::unique_ptr<Ticket> ticket(static_cast<Ticket*>(context));
-    if (data && data->reasonCode >= 0x80)
-      ticket->queue->settle(ticket->seq, Verdict::refused, MQTTReasonCode_toString(data->reasonCode));
-    else
-      ticket->queue->settle(ticket->seq, Verdict::acknowledged);
-  }
-  static void publish_failed5(void* context, MQTTAsync_failureData5* data) {
-    std::unique_ptr<Ticket> ticket(static_cast<Ticket*>(context));
-    if (data && data->reasonCode >= 0x80 && data->code != MQTTASYNC_OPERATION_INCOMPLETE &&
-        data->code != MQTTASYNC_DISCONNECTED)
-      ticket->queue->settle(ticket->seq, Verdict::refused, MQTTReasonCode_toString(data->reasonCode));
-    else
-      ticket->queue->settle(ticket->seq, Verdict::retry);
   }
 
   // The connection dropped: with retry_connect, dial again every
-  // reconnect_timeout for up to connect_timeout; what the broker had not
-  // acknowledged comes back through the failure callbacks and is sent again.
+  // reconnect_timeout for up to connect_timeout; the gate then sends again
+  // what the broker had not acknowledged.
   void recover_publisher() {
+    auto lost_at = SteadyClock::now();
     std::string why = fmt::format("connection to {} lost", settings_.where());
     if (settings_.retry_connect) {
-      SteadyClock::time_point since;
-      {
-        std::lock_guard lock(send_mutex_);
-        since = lost_since_;
-      }
-      auto deadline = since + settings_.connect_timeout;
+      // The gate closed Paho's side; Paho must see that before it dials again.
+      for (int i = 0; i < 200 && publisher_->is_connected(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      if (publisher_->is_connected()) publisher_->disconnect(Duration{100});
+      auto deadline = lost_at + settings_.connect_timeout;
       for (int attempt = 0;; ++attempt) {
         auto now = SteadyClock::now();
         if (attempt > 0) {
@@ -480,26 +333,21 @@ class MqttQueue final : public Queue {
         }
         auto left = std::chrono::duration_cast<Duration>(deadline - now);
         try {
-          {
-            std::lock_guard lock(send_mutex_);
-            publisher_lost_ = false;
-          }
           publisher_->connect(std::max(left, Duration{1000}));
+          narrate("mqtt: reconnected to {}; sending again what was not acknowledged", settings_.where());
           return;
         } catch (const BrokerError& error) {
-          std::lock_guard lock(send_mutex_);
-          publisher_lost_ = true;
-          why = fmt::format("connection to {} lost; reconnecting failed: {}", settings_.where(), error.what());
+          std::string reason = send_gate_->upstream_error().empty() ? error.what() : send_gate_->upstream_error();
+          why = fmt::format("connection to {} lost; reconnecting failed: {}", settings_.where(), reason);
         }
         if (SteadyClock::now() >= deadline) break;
       }
     }
-    // Destroying the client settles everything still in flight as not acknowledged.
     publisher_.reset();
-    std::lock_guard lock(send_mutex_);
-    std::uint64_t unsent = in_flight_.size() + to_resend_.size();
-    throw SendFailed(fmt::format("{} ({} acknowledged, {} not)", why, acknowledged_.load(), unsent + refused_),
-                     acknowledged_.load());
+    auto tally = send_gate_->tally();
+    throw SendFailed(fmt::format("{} ({} acknowledged, {} not)", why, tally.acknowledged,
+                                 tally.unacknowledged + tally.refused),
+                     tally.acknowledged);
   }
 
   // ---- receiving internals -------------------------------------------------
@@ -542,16 +390,15 @@ class MqttQueue final : public Queue {
     });
     subscriber_raw_ = client.get();
     try {
-      client->connect(settings_.connect_timeout);
+      if (gate_) connect_through(*client, *gate_);
+      else client->connect(settings_.connect_timeout);
       client->subscribe(settings_.topic, settings_.qos, settings_.connect_timeout);
       auto marker = marker_topic();
       client->subscribe(marker, 0, settings_.connect_timeout);
       MQTTAsync_responseOptions ignore = MQTTAsync_responseOptions_initializer;
       MQTTAsync_unsubscribe(client->handle(), marker.c_str(), &ignore);
-    } catch (const BrokerError& error) {
+    } catch (const BrokerError&) {
       subscriber_raw_ = nullptr;
-      if (gate_ && !gate_->upstream_error().empty())
-        throw BrokerError(fmt::format("cannot connect to {}: {}", settings_.where(), gate_->upstream_error()));
       throw;
     }
     {
@@ -616,19 +463,8 @@ class MqttQueue final : public Queue {
   Capabilities capabilities_;
 
   // Sending.
+  std::unique_ptr<AckGate> send_gate_;
   std::unique_ptr<PahoClient> publisher_;
-  std::mutex send_mutex_;
-  std::condition_variable send_changed_;
-  std::map<std::uint64_t, Outgoing> in_flight_;  // handed to Paho, no verdict yet
-  std::map<std::uint64_t, Outgoing> to_resend_;  // not acknowledged before the connection dropped
-  std::uint64_t next_seq_ = 0;
-  std::size_t window_ = 0;
-  std::atomic<std::uint64_t> acknowledged_{0};
-  std::uint64_t refused_ = 0;
-  std::string refusal_;
-  bool publisher_lost_ = false;
-  bool waiting_for_room_ = false;
-  SteadyClock::time_point lost_since_{};
 
   // Receiving.
   std::unique_ptr<AckGate> gate_;

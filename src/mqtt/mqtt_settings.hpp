@@ -38,7 +38,10 @@ struct Settings {
   std::optional<std::string> cafile, cert, key;
   bool insecure = false;
 
-  std::size_t max_inflight = 64;
+  // mosquitto's own default for what a client may have unacknowledged: more
+  // QoS 2 messages awaiting PUBREL make it drop the connection (3.1.1 has no
+  // way to say so; MQTT 5 brokers say it in CONNACK, and the gate keeps to it).
+  std::size_t max_inflight = 20;
 
   bool persistent_session() const { return !clean_session; }
   // "host:port" of the first endpoint, for messages.

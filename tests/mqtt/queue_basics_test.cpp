@@ -5,6 +5,8 @@
 
 #include <signal.h>
 
+#include <algorithm>
+#include <fstream>
 #include <set>
 #include <thread>
 
@@ -241,12 +243,16 @@ TEST_CASE("MQTT 5: headers travel as user properties both ways") {
   CHECK(seen[0].find("v1") != std::string::npos);
 }
 
-TEST_CASE("many messages at QoS 1 are pipelined and all acknowledged") {
+TEST_CASE("many messages at QoS 0, 1 and 2 are pipelined, all acknowledged, in order") {
+  // With max_queued_messages 0 (as the test brokers have it), mosquitto drops
+  // a 3.1.1 client that has more than max_inflight_messages (20) QoS 2
+  // messages awaiting PUBREL: the default window must stay within that.
   Mosquitto broker;
+  auto qos = GENERATE(0, 1, 2);
   auto topic = unique_topic("bulk");
   const int count = 20000;
   Subscriber subscriber(broker, topic, count);
-  auto queue = open(broker.config(topic), {{"options.qos", "1"}});
+  auto queue = open(broker.config(topic), {{"options.qos", std::to_string(qos)}, {"options.retry_connect", "false"}});
   for (int i = 0; i < count; ++i) queue->send(text("m" + std::to_string(i)));
   queue->flush();
   CHECK(queue->acknowledged() == static_cast<std::uint64_t>(count));
@@ -254,4 +260,53 @@ TEST_CASE("many messages at QoS 1 are pipelined and all acknowledged") {
   REQUIRE(got.size() == static_cast<std::size_t>(count));
   CHECK(got.front() == topic + " m0");
   CHECK(got.back() == topic + " m" + std::to_string(count - 1));
+  CHECK(std::is_sorted(got.begin(), got.end(), [&](const std::string& a, const std::string& b) {
+    return std::stoi(a.substr(topic.size() + 2)) < std::stoi(b.substr(topic.size() + 2));
+  }));
+}
+
+TEST_CASE("MQTT 5: a window larger than the broker's receive maximum keeps to the receive maximum") {
+  // Same broker rule as above, with 3: a fourth QoS 2 message awaiting PUBREL
+  // drops the connection (and retry_connect is off, so the send would fail).
+  MosquittoOptions options;
+  options.extra_config = "max_inflight_messages 3";
+  Mosquitto broker(options);
+  auto topic = unique_topic("receive-maximum");
+  Subscriber subscriber(broker, topic, 500);
+  auto queue = open(broker.config(topic), {{"options.qos", "2"},
+                                           {"options.protocol_version", "5"},
+                                           {"options.max_inflight", "64"},
+                                           {"options.retry_connect", "false"}});
+  for (int i = 0; i < 500; ++i) queue->send(text("m" + std::to_string(i)));
+  queue->flush();
+  CHECK(queue->acknowledged() == 500);
+  CHECK(subscriber.messages(30s).size() == 500);
+}
+
+TEST_CASE("MQTT 5: messages the broker refuses fail the send with its reason") {
+  // This mosquitto (max_queued_messages 0) also drops the connection after
+  // each refusal, so the messages after the first are sent again on new
+  // connections; each counts once.
+  TempDir acl_dir;
+  std::ofstream(acl_dir.path() / "acl") << "topic readwrite allowed/#\n";
+  MosquittoOptions options;
+  options.extra_config = "acl_file " + (acl_dir.path() / "acl").string();
+  Mosquitto broker(options);
+  for (int qos : {1, 2}) {
+    CAPTURE(qos);
+    auto queue = open(broker.config("denied/" + unique_topic("acl")),
+                      {{"options.qos", std::to_string(qos)}, {"options.protocol_version", "5"}});
+    for (int i = 0; i < 3; ++i) queue->send(text("x"));
+    try {
+      queue->flush();
+      FAIL("flush succeeded");
+    } catch (const mq::SendFailed& error) {
+      CHECK(std::string(error.what()) == "3 of 3 messages refused by the broker: Not authorized");
+      CHECK(error.acknowledged == 0);
+    }
+  }
+  auto allowed = open(broker.config("allowed/" + unique_topic("acl")), {{"options.qos", "1"}, {"options.protocol_version", "5"}});
+  allowed->send(text("y"));
+  allowed->flush();
+  CHECK(allowed->acknowledged() == 1);
 }
