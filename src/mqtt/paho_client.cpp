@@ -73,16 +73,18 @@ struct Completion {
   }
 };
 
-using CompletionBox = std::shared_ptr<Completion>;
-
-CompletionBox* box(const CompletionBox& completion) { return new CompletionBox(completion); }
-CompletionBox take(void* context) {
-  std::unique_ptr<CompletionBox> owned(static_cast<CompletionBox*>(context));
-  return *owned;
+// Paho may answer a request after its waiter gave up, and drops requests
+// without answering when the connection goes meanwhile: a request's context
+// is a Completion the client keeps until it is destroyed (after
+// MQTTAsync_destroy nothing calls back).
+std::shared_ptr<Completion> new_request(std::vector<std::shared_ptr<void>>& kept) {
+  auto completion = std::make_shared<Completion>();
+  kept.push_back(completion);
+  return completion;
 }
 
 void on_success(void* context, MQTTAsync_successData* data) {
-  auto completion = take(context);
+  auto* completion = static_cast<Completion*>(context);
   if (data) {
     std::lock_guard lock(completion->mutex);
     completion->granted_qos = data->alt.qos;
@@ -92,11 +94,12 @@ void on_success(void* context, MQTTAsync_successData* data) {
 }
 
 void on_failure(void* context, MQTTAsync_failureData* data) {
-  take(context)->finish(false, data ? data->code : MQTTASYNC_FAILURE, 0, data ? data->message : nullptr);
+  static_cast<Completion*>(context)->finish(false, data ? data->code : MQTTASYNC_FAILURE, 0,
+                                            data ? data->message : nullptr);
 }
 
 void on_success5(void* context, MQTTAsync_successData5* data) {
-  auto completion = take(context);
+  auto* completion = static_cast<Completion*>(context);
   if (data) {
     std::lock_guard lock(completion->mutex);
     completion->granted_qos = data->reasonCode;  // SUBACK's reason code is the granted QoS
@@ -106,8 +109,8 @@ void on_success5(void* context, MQTTAsync_successData5* data) {
 }
 
 void on_failure5(void* context, MQTTAsync_failureData5* data) {
-  take(context)->finish(false, data ? data->code : MQTTASYNC_FAILURE, data ? data->reasonCode : 0,
-                        data ? data->message : nullptr);
+  static_cast<Completion*>(context)->finish(false, data ? data->code : MQTTASYNC_FAILURE, data ? data->reasonCode : 0,
+                                            data ? data->message : nullptr);
 }
 
 // Paho says "TCP/TLS connect failure"; a plain connect() says why.
@@ -299,9 +302,8 @@ bool PahoClient::connect(Duration timeout) {
   }
 
   // Paho may report a failed connect more than once (the attempt, then its
-  // timeout), so the connect's context lives as long as the client.
-  auto completion = std::make_shared<Completion>();
-  connect_attempts_.push_back(completion);
+  // timeout): the callbacks below take the first answer only.
+  auto completion = new_request(requests_);
   options.context = completion.get();
   if (v5) {
     options.onSuccess5 = [](void* context, MQTTAsync_successData5* data) {
@@ -371,9 +373,9 @@ bool PahoClient::connect(Duration timeout) {
 
 void PahoClient::subscribe(const std::string& filter, int qos, Duration timeout) {
   Stopwatch subscribing;
-  auto completion = std::make_shared<Completion>();
+  auto completion = new_request(requests_);
   MQTTAsync_responseOptions options = MQTTAsync_responseOptions_initializer;
-  options.context = box(completion);
+  options.context = completion.get();
   if (version() == 5) {
     options.onSuccess5 = on_success5;
     options.onFailure5 = on_failure5;
@@ -383,7 +385,6 @@ void PahoClient::subscribe(const std::string& filter, int qos, Duration timeout)
   }
   int rc = MQTTAsync_subscribe(handle_, filter.c_str(), qos, &options);
   if (rc != MQTTASYNC_SUCCESS) {
-    take(options.context);
     throw BrokerError(fmt::format("cannot subscribe to \"{}\": {}", filter, MQTTAsync_strerror(rc)));
   }
   if (!completion->wait(timeout))
@@ -408,10 +409,10 @@ void PahoClient::subscribe_async(const std::string& filter, int qos) {
 }
 
 void PahoClient::disconnect(Duration timeout) {
-  auto completion = std::make_shared<Completion>();
+  auto completion = new_request(requests_);
   MQTTAsync_disconnectOptions options = MQTTAsync_disconnectOptions_initializer;
   options.timeout = static_cast<int>(timeout.count());
-  options.context = box(completion);
+  options.context = completion.get();
   if (version() == 5) {
     options.onSuccess5 = on_success5;
     options.onFailure5 = on_failure5;
@@ -420,10 +421,7 @@ void PahoClient::disconnect(Duration timeout) {
     options.onFailure = on_failure;
   }
   Stopwatch disconnecting;
-  if (MQTTAsync_disconnect(handle_, &options) != MQTTASYNC_SUCCESS) {
-    take(options.context);
-    return;
-  }
+  if (MQTTAsync_disconnect(handle_, &options) != MQTTASYNC_SUCCESS) return;
   completion->wait(timeout + Duration{1000});
   narrate("mqtt: disconnected in {}", disconnecting.text());
 }

@@ -73,7 +73,7 @@ class PahoClient {
   EventHandler lost_handler_, connected_handler_;
   std::vector<std::string> uri_storage_;
   std::vector<char*> uri_pointers_;
-  std::vector<std::shared_ptr<void>> connect_attempts_;
+  std::vector<std::shared_ptr<void>> requests_;  // contexts of Paho requests, kept until MQTTAsync_destroy
   std::mutex tls_mutex_;
   std::string tls_errors_;
 };
