@@ -487,7 +487,6 @@ struct Pending {
 };
 
 constexpr std::uint64_t not_queued = ~std::uint64_t{0};
-constexpr std::size_t write_at_once = 64 << 10;  // a publisher with this much queued writes it itself
 
 struct AckGate::State {
   const Settings& settings;
@@ -893,9 +892,7 @@ bool AckGate::publish(std::string_view payload, int qos, bool retain, std::span<
   } else {
     gate.unacknowledged.emplace(message.packet_id, std::move(message));
   }
-  // The gate's thread writes what piled up meanwhile when it wakes; a
-  // publisher far ahead of it writes itself.
-  if (gate.to_broker.size() >= write_at_once && gate.up && !gate.up->wants_write()) gate.write_to_broker();
+  // The gate's thread writes what piled up meanwhile when it wakes.
   gate.wake_if_polling();
   return true;
 }
