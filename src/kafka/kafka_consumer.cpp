@@ -114,6 +114,7 @@ void Consumer::close() {
   queue_ = nullptr;
   handle_.reset();
   partitions_.clear();
+  completed_when_revoked_.clear();
   given_back_.clear();
   mode_ = Mode::idle;
 }
@@ -306,7 +307,15 @@ void Consumer::take_partitions(rd_kafka_topic_partition_list_t* partitions) {
       state.end = position.high;
       state.committed = position.committed;
     }
+    // Back to this member after a rebalance that refused to commit what it
+    // completed here: go on from there, not from the older committed offset.
+    auto completed = completed_when_revoked_.find(element.partition);
+    if (completed != completed_when_revoked_.end() && completed->second > state.position)
+      element.offset = state.position = state.completed_to = completed->second;
   }
+  // Partitions not among these have a new owner, who starts from the
+  // committed offset whatever this member remembers.
+  completed_when_revoked_.clear();
   rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
   if (cooperative(handle_.get())) {
     if (rd_kafka_error_t* error = rd_kafka_incremental_assign(handle_.get(), partitions)) {
@@ -319,12 +328,23 @@ void Consumer::take_partitions(rd_kafka_topic_partition_list_t* partitions) {
   if (err)
     throw BrokerError(fmt::format("cannot take partitions of topic \"{}\": {}", settings_.topic, error_text(err)));
   assigned_once_ = true;
+  // Tell the group, in its new generation, what was completed before.
+  if (has_uncommitted()) commit_completed(true);
 }
 
 void Consumer::give_back_partitions(rd_kafka_topic_partition_list_t* partitions) {
   // Partitions lost (session timeout) already belong to someone else: a
   // commit would be refused.
   if (!rd_kafka_assignment_lost(handle_.get()) && has_uncommitted()) commit_completed(true);
+  // The coordinator refuses commits once the rebalance has begun (a member
+  // may ask to join between a commit and the next) or the assignment was
+  // lost. Should the group give a partition back to this member, what it
+  // completed here is not handed out again.
+  for (int i = 0; partitions && i < partitions->cnt; ++i) {
+    auto it = partitions_.find(partitions->elems[i].partition);
+    if (it != partitions_.end() && it->second.completed_to >= 0 && it->second.completed_to != it->second.committed)
+      completed_when_revoked_[it->first] = it->second.completed_to;
+  }
   if (cooperative(handle_.get())) {
     if (auto* error = rd_kafka_incremental_unassign(handle_.get(), partitions)) rd_kafka_error_destroy(error);
     for (int i = 0; i < partitions->cnt; ++i) {

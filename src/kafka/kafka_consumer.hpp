@@ -131,6 +131,9 @@ class Consumer {
   bool listening_ = false;
   bool assigned_once_ = false;
   std::map<std::int32_t, PartitionState> partitions_;
+  // Partitions given back in a rebalance with completed messages whose commit
+  // was refused: the offset after them, until the next assignment.
+  std::map<std::int32_t, std::int64_t> completed_when_revoked_;
   std::chrono::steady_clock::time_point last_commit_{};
   std::vector<rd_kafka_message_t*> batch_;
   std::vector<std::int32_t> nudge_partitions_;  // one per partition leader

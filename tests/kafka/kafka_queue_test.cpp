@@ -388,6 +388,41 @@ TEST_CASE("queue: listeners in one group share the partitions and see each messa
   CHECK(open(broker, topic, group)->message_count() == 0);
 }
 
+TEST_CASE("queue: what a member completed while a rebalance refused its commit does not come back to it") {
+  std::string topic = unique_name("refused");
+  std::string group = unique_name("group");
+  KafkaBroker broker(KafkaBrokerOptions{1, {{topic, 1}}, true});
+  send_all(*open(broker, topic, "sender"), {"r0", "r1"});
+  auto member = open(broker, topic, group);
+  member->begin_listen();
+  auto first = member->receive(at_most(10, mq::Duration{20000}));
+  REQUIRE(payloads_of(first) == std::vector<std::string>{"r0", "r1"});
+
+  // A second member asks to join before these are completed: the broker
+  // refuses the commit, and the rebalance gives the partition back.
+  auto joiner = open(broker, topic, group);
+  joiner->begin_listen();
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (broker.log().find("changing state Up -> Joining") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  REQUIRE(broker.log().find("changing state Up -> Joining") != std::string::npos);
+  member->complete(first);
+  joiner->end_listen();
+
+  send_all(*open(broker, topic, "sender"), {"r2"});
+  std::vector<std::string> later;
+  deadline = std::chrono::steady_clock::now() + 30s;
+  while (std::find(later.begin(), later.end(), "r2") == later.end() && std::chrono::steady_clock::now() < deadline) {
+    auto batch = member->receive(at_most(10, mq::Duration{200}));
+    member->complete(batch);
+    for (const auto& payload : payloads_of(batch)) later.push_back(payload);
+  }
+  member->end_listen();
+  CHECK(later == std::vector<std::string>{"r2"});
+  CHECK(open(broker, topic, group)->message_count() == 0);
+}
+
 TEST_CASE("queue: a one-shot receive on a group that had members joins it instead of committing from outside") {
   std::string topic = unique_name("joined");
   std::string group = unique_name("group");
