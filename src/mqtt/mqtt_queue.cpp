@@ -8,6 +8,7 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <vector>
 
 #include "mq/envelope_json.hpp"
 #include "mq/narrate.hpp"
@@ -162,7 +163,7 @@ class MqttQueue final : public Queue {
   void send(Envelope envelope) override {
     ensure_publisher();
     Outgoing out = make_outgoing(std::move(envelope));
-    while (!send_gate_->publish(out.payload, out.qos, out.retain, out.headers, settings_.max_inflight))
+    while (!send_gate_->publish(out.payload, out.qos, out.retain, out.headers, settings_.window(out.qos)))
       recover_publisher();
   }
 
@@ -237,24 +238,29 @@ class MqttQueue final : public Queue {
     Acknowledgements pending;  // outlives the client, whose destruction may still call back
     PahoClient client(settings_, throwaway_session());
     auto retained = read_retained_with(client);
-    std::set<std::string> topics;
-    for (const auto& message : retained) topics.insert(*message.topic);
-    pending.expect(topics.size());
-    for (const auto& topic : topics) {
-      MQTTAsync_message message = MQTTAsync_message_initializer;
-      message.qos = 1;
-      message.retained = 1;
-      MQTTAsync_responseOptions options = pending.options(settings_.protocol_version == 5);
-      if (MQTTAsync_sendMessage(client.handle(), topic.c_str(), &message, &options) != MQTTASYNC_SUCCESS)
-        pending.settle(false);
+    std::set<std::string> unique_topics;
+    for (const auto& message : retained) unique_topics.insert(*message.topic);
+    std::vector<std::string> topics(unique_topics.begin(), unique_topics.end());
+    // In rounds that Paho takes whole: beyond its in-flight limit it refuses.
+    for (std::size_t first = 0; first < topics.size(); first += PahoClient::max_inflight) {
+      auto round_end = std::min(topics.size(), first + PahoClient::max_inflight);
+      pending.expect(round_end - first);
+      for (std::size_t i = first; i < round_end; ++i) {
+        MQTTAsync_message message = MQTTAsync_message_initializer;
+        message.qos = 1;
+        message.retained = 1;
+        MQTTAsync_responseOptions options = pending.options(settings_.protocol_version == 5);
+        if (MQTTAsync_sendMessage(client.handle(), topics[i].c_str(), &message, &options) != MQTTASYNC_SUCCESS)
+          pending.settle(false);
+      }
+      if (!pending.wait(settings_.connect_timeout))
+        throw BrokerError(
+            fmt::format("{} did not acknowledge within {} ms", settings_.where(), settings_.connect_timeout.count()),
+            true);
     }
-    if (!pending.wait(settings_.connect_timeout))
-      throw BrokerError(fmt::format("clear: {} did not acknowledge within {} ms", settings_.where(),
-                                    settings_.connect_timeout.count()),
-                        true);
     if (pending.failed())
-      throw BrokerError(fmt::format("clear: the broker refused to clear {} of {} retained messages", pending.failed(),
-                                    topics.size()));
+      throw BrokerError(
+          fmt::format("the broker refused to clear {} of {} retained messages", pending.failed(), topics.size()));
     return topics.size();
   }
 

@@ -119,9 +119,10 @@ Settings read_settings(const ConfigParams& config) {
   s.insecure = config.get_bool("options.insecure", false);
   if (s.key && !s.cert) throw ConfigError("options.key: a private key needs a certificate (options.cert)");
 
-  auto window = config.get_int("options.max_inflight", static_cast<long long>(s.max_inflight));
-  if (window < 1 || window > 65535) throw ConfigError("options.max_inflight: must be between 1 and 65535");
-  s.max_inflight = static_cast<std::size_t>(window);
+  if (auto window = config.get_int("options.max_inflight")) {
+    if (*window < 1 || *window > 65535) throw ConfigError("options.max_inflight: must be between 1 and 65535");
+    s.max_inflight = static_cast<std::size_t>(*window);
+  }
   return s;
 }
 

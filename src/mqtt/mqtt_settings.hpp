@@ -38,10 +38,16 @@ struct Settings {
   std::optional<std::string> cafile, cert, key;
   bool insecure = false;
 
-  // mosquitto's own default for what a client may have unacknowledged: more
-  // QoS 2 messages awaiting PUBREL make it drop the connection (3.1.1 has no
-  // way to say so; MQTT 5 brokers say it in CONNACK, and the gate keeps to it).
-  std::size_t max_inflight = 20;
+  // options.max_inflight: messages sent and not yet acknowledged at most,
+  // whatever their QoS; without it, window(qos) decides.
+  std::optional<std::size_t> max_inflight;
+  // A broker keeps every QoS 2 message until its PUBREL: mosquitto drops a
+  // 3.1.1 client with more than its max_inflight_messages (default 20)
+  // awaiting one, and 3.1.1 has no way to say so (MQTT 5 brokers say it in
+  // CONNACK, and the gate keeps to that). A QoS 0 or 1 message it handles
+  // and forgets at once, so these get a window that never leaves the broker
+  // waiting for the next one.
+  std::size_t window(int qos) const { return max_inflight.value_or(qos == 2 ? 20 : 5000); }
 
   bool persistent_session() const { return !clean_session; }
   // "host:port" of the first endpoint, for messages.

@@ -177,7 +177,7 @@ PahoClient::PahoClient(const Settings& settings, ClientOptions options)
   MQTTAsync_createOptions create = MQTTAsync_createOptions_initializer;
   create.MQTTVersion = settings_.protocol_version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
   create.sendWhileDisconnected = 0;
-  create.maxBufferedMessages = static_cast<int>(settings_.max_inflight) + 16;
+  create.maxBufferedMessages = max_inflight;
   int rc = MQTTAsync_createWithOptions(&handle_, uri_storage_.front().c_str(), options_.client_id.c_str(),
                                        MQTTCLIENT_PERSISTENCE_NONE, nullptr, &create);
   if (rc != MQTTASYNC_SUCCESS)
@@ -265,7 +265,7 @@ bool PahoClient::connect(Duration timeout) {
   else options.cleansession = options_.clean_session ? 1 : 0;
   options.MQTTVersion = v5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
   options.connectTimeout = whole_seconds(timeout, 1);
-  options.maxInflight = static_cast<int>(settings_.max_inflight) + 16;
+  options.maxInflight = max_inflight;
   options.retryInterval = 0;
   options.username = settings_.username ? settings_.username->c_str() : nullptr;
   options.password = settings_.password ? settings_.password->c_str() : nullptr;

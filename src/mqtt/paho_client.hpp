@@ -31,6 +31,10 @@ class PahoClient {
   using MessageHandler = std::function<void(std::string_view topic, MQTTAsync_message& message)>;
   using EventHandler = std::function<void()>;
 
+  // The publishes Paho has unacknowledged at most; it refuses more
+  // (MQTTASYNC_MAX_MESSAGES_INFLIGHT). Sends go through the gate, not Paho.
+  static constexpr int max_inflight = 64;
+
   PahoClient(const Settings& settings, ClientOptions options);
   ~PahoClient();  // disconnects (briefly) and destroys the client
   PahoClient(const PahoClient&) = delete;

@@ -160,6 +160,18 @@ TEST_CASE("peek shows retained messages without taking them; clear removes them 
   CHECK(queue->clear() == 0u);
 }
 
+TEST_CASE("clear removes more retained messages than Paho takes in flight at once") {
+  Mosquitto broker;
+  auto base = unique_topic("many-retained");
+  const int count = 150;  // Paho refuses a publish beyond its in-flight limit (64 here)
+  for (int i = 0; i < count; ++i)
+    REQUIRE(mosquitto_pub(broker, {"-t", base + "/" + std::to_string(i), "-r", "-q", "1", "-m", "r"}).exit_code == 0);
+  auto queue = open(broker.config(base + "/#"));
+  REQUIRE(queue->peek(1000).size() == static_cast<std::size_t>(count));
+  CHECK(queue->clear() == static_cast<std::uint64_t>(count));
+  CHECK(queue->peek(1000).empty());
+}
+
 TEST_CASE("send with retain leaves a retained message for later subscribers") {
   Mosquitto broker;
   auto topic = unique_topic("keep");
