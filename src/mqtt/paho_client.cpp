@@ -343,10 +343,11 @@ bool PahoClient::connect(Duration timeout) {
     };
   }
   if (narrating()) {
-    std::string servers;
-    for (const auto& uri : uri_storage_) servers += (servers.empty() ? "" : ", ") + uri;
+    // Through a relay, the relay dials the broker, TLS included: name the broker.
+    std::string servers = fmt::format("{}", fmt::join(settings_.server_uris(), ", "));
+    if (!options_.server_uris.empty()) servers += fmt::format(" through the relay at {}", fmt::join(uri_storage_, ", "));
     std::string tls;
-    if (settings_.tls && options_.use_tls)
+    if (settings_.tls)
       tls = fmt::format(", TLS (CA file {}, client certificate {}{})", settings_.cafile.value_or("system"),
                         settings_.cert.value_or("none"), settings_.insecure ? ", not verifying the broker" : "");
     narrate("mqtt: connecting to {} as client id {} (MQTT {}, {} session{}{}, timeout {} ms)", servers,

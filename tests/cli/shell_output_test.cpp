@@ -113,7 +113,7 @@ TEST_CASE("shell: --verbose narrates steps and timings on stderr and never print
   CHECK(quiet.err.empty());
 }
 
-TEST_CASE("shell: --verbose narrates an MQTT connection: broker, client, protocol, timings; no password") {
+TEST_CASE("shell: --verbose narrates an MQTT connection: broker, client, protocol, timings, no password") {
   Mosquitto broker;
   Sandbox sandbox;
   auto uri = broker.uri("verbose/topic");

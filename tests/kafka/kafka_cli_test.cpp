@@ -356,7 +356,7 @@ TEST_CASE("cli: kafka.<property> reaches librdkafka, and a wrong one is a usage 
   CHECK(contains(bad.err, "kafka.no.such.thing"));
 }
 
-TEST_CASE("cli: a user name turns on SASL PLAIN; a failure says so and never shows the password") {
+TEST_CASE("cli: a user name turns on SASL PLAIN, a failure says so and never shows the password") {
   std::string topic = unique_name("sasl");
   KafkaBroker broker({1, {{topic, 1}}});  // the mock broker speaks no SASL
   Sandbox sandbox;

@@ -142,7 +142,7 @@ TEST_CASE("cli: peek shows retained messages, clear removes them and prints how 
   CHECK(sandbox.mq({"peek", "-q", broker.uri(base + "/#")}).exit_code == 1);
 }
 
-TEST_CASE("cli: passwords from MQ_PASSWORD or --password-file; a wrong one is exit 3 with a clear message") {
+TEST_CASE("cli: passwords from MQ_PASSWORD or --password-file, a wrong one is exit 3 with a clear message") {
   MosquittoOptions options;
   options.users = {{"bob", "hunter2"}};
   Mosquitto broker(options);
@@ -159,7 +159,7 @@ TEST_CASE("cli: passwords from MQ_PASSWORD or --password-file; a wrong one is ex
   CHECK(wrong.err.find("wrong") == std::string::npos);
 }
 
-TEST_CASE("cli: mqtts with the test CA; a wrong CA is exit 3") {
+TEST_CASE("cli: mqtts with the test CA, a wrong CA is exit 3") {
   MosquittoOptions options;
   options.tls = true;
   Mosquitto broker(options);

@@ -112,7 +112,7 @@ TEST_CASE("invalid topics are configuration errors") {
   CHECK_THROWS_AS(open(broker.config("t"), {{"options.protocol_version", "4.0"}}), mq::ConfigError);
 }
 
-TEST_CASE("count is unsupported and names the capability; capabilities are reported") {
+TEST_CASE("count is unsupported and names the capability, capabilities are reported") {
   Mosquitto broker;
   auto queue = open(broker.config("t"));
   CHECK(queue->backend() == "mqtt");
@@ -134,7 +134,7 @@ TEST_CASE("count is unsupported and names the capability; capabilities are repor
   CHECK_FALSE(caps.lock_tokens);
 }
 
-TEST_CASE("peek shows retained messages without taking them; clear removes them and counts") {
+TEST_CASE("peek shows retained messages without taking them, clear removes them and counts") {
   Mosquitto broker;
   auto base = unique_topic("retained");
   for (const auto& leaf : {"a", "b", "c"})
@@ -196,7 +196,7 @@ TEST_CASE("no broker: a clear error naming the address, quickly") {
   CHECK(std::chrono::steady_clock::now() - started < 5s);
 }
 
-TEST_CASE("serialize_envelope writes pip's serialized envelope; such payloads are decoded on receive") {
+TEST_CASE("serialize_envelope writes pip's serialized envelope, such payloads are decoded on receive") {
   Mosquitto broker;
   auto topic = unique_topic("pip");
   Subscriber subscriber(broker, topic, 1);

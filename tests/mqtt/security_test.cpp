@@ -50,7 +50,7 @@ TEST_CASE("username and password: right ones work, a wrong one is a clear broker
   CHECK(broker_error([&] { open(v5)->send(text("x")); }) == "connection refused: not authorized");
 }
 
-TEST_CASE("TLS: the broker's CA verifies it; another CA or no CA fails with the reason") {
+TEST_CASE("TLS: the broker's CA verifies it, another CA or no CA fails with the reason") {
   MosquittoOptions options;
   options.tls = true;
   Mosquitto broker(options);

@@ -90,7 +90,7 @@ TEST_CASE("a session's QoS 2 messages keep qos 2 and are redelivered when not co
   CHECK(left == std::vector<std::string>{});
 }
 
-TEST_CASE("abandon gives a message back within the process; completed ones are gone") {
+TEST_CASE("abandon gives a message back within the process, completed ones are gone") {
   Mosquitto broker;
   auto topic = unique_topic("abandon");
   auto id = "rx-" + mq::generate_message_id().substr(0, 8);

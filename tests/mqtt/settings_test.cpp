@@ -8,7 +8,7 @@
 using mq::ConfigParams;
 using mq::mqtt::read_settings;
 
-TEST_CASE("settings: the send window is 20 at QoS 2 and 5000 at QoS 0 and 1; options.max_inflight sets it for all") {
+TEST_CASE("settings: the send window is 20 at QoS 2 and 5000 at QoS 0 and 1, options.max_inflight sets it for all") {
   ConfigParams params{{"backend", "mqtt"}, {"topic", "orders"}};
   auto defaults = read_settings(params);
   CHECK(defaults.window(0) == 5000);

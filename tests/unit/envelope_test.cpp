@@ -80,7 +80,7 @@ TEST_CASE("native JSON has the spec's keys in the spec's order") {
           R"("partition":0,"offset":41,"key":"a1b2","headers":{"trace":"x"}})");
 }
 
-TEST_CASE("absent correlation id and type print as null; absent metadata is left out") {
+TEST_CASE("absent correlation id and type print as null, absent metadata is left out") {
   Envelope e;
   e.message_id = "m";
   e.payload = "p";
