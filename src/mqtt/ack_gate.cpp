@@ -35,7 +35,7 @@ namespace mq::mqtt {
 namespace {
 
 constexpr unsigned char type_connack = 2, type_publish = 3, type_puback = 4, type_pubrec = 5, type_pubrel = 6,
-                        type_pubcomp = 7;
+                        type_pubcomp = 7, type_pingreq = 12, type_pingresp = 13;
 constexpr std::size_t max_buffered = 4 << 20;  // stop reading a side whose output is this far behind
 
 // Splits a byte stream into MQTT control packets (fixed header: a type byte
@@ -179,6 +179,8 @@ std::string ack_frame(unsigned char type, int packet_id) {
   return {static_cast<char>(type << 4 | (type == type_pubrel ? 2 : 0)), 2, static_cast<char>(packet_id >> 8),
           static_cast<char>(packet_id & 0xFF)};
 }
+
+constexpr std::string_view pingresp_frame{"\xD0\0", 2};
 
 // OpenSSL is already in the process (Paho's libpaho-mqtt3as needs it); the
 // few functions the gate calls are looked up there at run time, so linking
@@ -505,6 +507,7 @@ struct AckGate::State {
   FrameReader from_paho;
   std::string to_broker, to_paho;
   std::set<int> qos2;  // packet ids the broker sent at QoS 2
+  bool paho_awaits_pingresp = false;
   bool polling = false, woken = false;
 
   // Publishing.
@@ -568,6 +571,7 @@ struct AckGate::State {
     to_paho.clear();
     from_paho.clear();
     qos2.clear();
+    paho_awaits_pingresp = false;
     ready = false;
     lost = true;
     for (auto& message : unwritten) message.written_at = not_queued;
@@ -674,6 +678,16 @@ struct AckGate::State {
   void from_broker_packet(const std::string& frame) {
     auto first = static_cast<unsigned char>(frame[0]);
     auto type = first >> 4;
+    // Paho's PINGREQ reaches the broker only after every PUBLISH written
+    // before it, and Paho drops a connection whose PINGRESP takes longer than
+    // the keep-alive: over a slow link, a full window takes longer than that.
+    // Any packet from the broker shows the connection alive, so it answers
+    // Paho's ping; the broker's own PINGRESP then has nobody waiting for it.
+    if (paho_awaits_pingresp) {
+      to_paho += pingresp_frame;
+      paho_awaits_pingresp = false;
+    }
+    if (type == type_pingresp) return;
     if (type == type_publish) {
       if (!deliver) return;
       FieldReader fields(frame, header_size(frame));
@@ -748,7 +762,10 @@ struct AckGate::State {
           if (n > 0) {
             // Whole packets only: the gate's own go into the same stream.
             from_paho.feed(buffer, static_cast<std::size_t>(n));
-            while (from_paho.next(frame)) queue_for_broker(frame);
+            while (from_paho.next(frame)) {
+              if (static_cast<unsigned char>(frame[0]) >> 4 == type_pingreq) paho_awaits_pingresp = true;
+              queue_for_broker(frame);
+            }
           } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
             broken = true;  // Paho closed: pass on what it said, then close the broker side
           }

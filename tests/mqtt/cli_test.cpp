@@ -7,9 +7,11 @@
 #include <set>
 #include <thread>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "mqtt_helpers.hpp"
+#include "slow_link.hpp"
 
 using namespace mqtest;
 using nlohmann::json;
@@ -218,6 +220,36 @@ TEST_CASE("cli: broker killed during send --lines at QoS 1: exit 0 with all deli
     REQUIRE(std::regex_search(err, match, std::regex("([0-9]+) acknowledged")));
     CHECK(distinct.size() >= std::stoul(match[1]));
   }
+}
+
+TEST_CASE("cli: a send that takes longer than the keep-alive to get through keeps its connection, each message once") {
+  // 2,000 messages of 100 bytes over an uplink of 50 kB/s reach the broker
+  // in about 5 s, and Paho's ping goes out behind them: with a keep-alive of
+  // 1 s, Paho gave up after about 3 s on a connection that was acknowledging
+  // all along, and what was sent again came twice.
+  Mosquitto broker;
+  Sandbox sandbox;
+  SlowLink link(broker.port(), 50'000);
+  auto topic = unique_topic("slow-link");
+  REQUIRE(sandbox.mq({"receive", "-q", broker.uri(topic), "--qos", "1", "--client-id", "slow-rx", "-w", "0"})
+              .exit_code == 1);
+  std::vector<std::string> expected;
+  std::string input;
+  for (int i = 0; i < 2000; ++i) {
+    expected.push_back(fmt::format("{:09} {:x<90}", i, ""));
+    input += expected.back() + "\n";
+  }
+  auto sent = sandbox.mq({"send", "-v", "-q", fmt::format("mqtt://127.0.0.1:{}/{}", link.port(), topic), "--qos",
+                          "1", "--lines", "--set", "options.keepalive_timeout=1000"},
+                         input);
+  INFO(sent.err);
+  REQUIRE(sent.exit_code == 0);
+  CHECK(sent.err.find("lost") == std::string::npos);
+  auto got = sandbox.mq({"receive", "-q", broker.uri(topic), "--qos", "1", "--client-id", "slow-rx", "-n", "2000",
+                         "-w", "5s", "--format", "payload"});
+  CHECK(lines(got.out) == expected);
+  CHECK(sandbox.mq({"receive", "-q", broker.uri(topic), "--qos", "1", "--client-id", "slow-rx", "-w", "300ms"})
+            .exit_code == 1);
 }
 
 TEST_CASE("cli: $http_proxy is not used for MQTT, and Paho's trace variable prints nothing") {
