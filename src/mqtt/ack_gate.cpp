@@ -180,7 +180,7 @@ std::string ack_frame(unsigned char type, int packet_id) {
           static_cast<char>(packet_id & 0xFF)};
 }
 
-constexpr std::string_view pingresp_frame{"\xD0\0", 2};
+constexpr std::string_view pingresp_frame{"\xD0\0", 2};  // type 13, nothing after the length
 
 // OpenSSL is already in the process (Paho's libpaho-mqtt3as needs it); the
 // few functions the gate calls are looked up there at run time, so linking

@@ -20,7 +20,8 @@
 //
 // How: Paho dials 127.0.0.1:<gate port>; the gate dials the broker (TLS
 // included, with the same CA, certificate and key settings) and relays
-// Paho's packets (CONNECT, SUBSCRIBE, keep-alive, DISCONNECT) both ways.
+// Paho's packets (CONNECT, SUBSCRIBE, keep-alive, DISCONNECT) both ways; a
+// ping of Paho's is answered at the broker's next packet of any kind.
 // Messages never pass through Paho:
 // - the broker's PUBLISH packets the gate decodes and hands to the queue;
 //   the acknowledgement (PUBACK, or PUBREC for QoS 2, whose PUBREL the gate
