@@ -20,6 +20,16 @@ sockaddr_in loopback(int port) {
   return address;
 }
 
+bool send_all(int fd, const char* data, std::size_t size) {
+  while (size > 0) {
+    ssize_t sent = send(fd, data, size, MSG_NOSIGNAL);
+    if (sent <= 0) return false;
+    data += sent;
+    size -= static_cast<std::size_t>(sent);
+  }
+  return true;
+}
+
 }  // namespace
 
 SlowLink::SlowLink(int target_port, std::size_t upload_bytes_per_second)
@@ -69,18 +79,9 @@ void SlowLink::pump(int from, int to, std::size_t bytes_per_second) {
   char buffer[4096];
   while (!stopping_) {
     ssize_t n = recv(from, buffer, sizeof buffer, 0);
-    if (n <= 0) break;
-    for (ssize_t sent = 0; sent < n;) {
-      ssize_t k = send(to, buffer + sent, static_cast<std::size_t>(n - sent), MSG_NOSIGNAL);
-      if (k <= 0) {
-        n = -1;
-        break;
-      }
-      sent += k;
-    }
-    if (n < 0) break;
+    if (n <= 0 || !send_all(to, buffer, static_cast<std::size_t>(n))) break;
     if (bytes_per_second)
-      std::this_thread::sleep_for(std::chrono::microseconds(static_cast<long long>(n) * 1'000'000 / static_cast<long long>(bytes_per_second)));
+      std::this_thread::sleep_for(std::chrono::microseconds(n * 1'000'000 / static_cast<ssize_t>(bytes_per_second)));
   }
   shutdown(from, SHUT_RDWR);
   shutdown(to, SHUT_RDWR);
