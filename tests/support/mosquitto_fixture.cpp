@@ -167,10 +167,15 @@ void Mosquitto::wait_until_listening() {
 void Mosquitto::stop(int sig) {
   if (!process_) return;
   process_->signal(sig);
+  process_->signal(SIGCONT);
   if (!process_->wait(20s)) {
     process_->signal(SIGKILL);
     process_->wait(10s);
   }
+}
+
+void Mosquitto::freeze() {
+  if (process_) process_->signal(SIGSTOP);
 }
 
 bool Mosquitto::running() { return process_ && process_->running(); }

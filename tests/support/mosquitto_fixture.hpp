@@ -54,8 +54,12 @@ class Mosquitto {
   std::string other_ca_file() const;
   const std::filesystem::path& dir() const { return dir_.path(); }
 
-  // Stops the broker with `sig` (SIGTERM saves a persistent database).
+  // Stops the broker with `sig` (SIGTERM saves a persistent database), frozen
+  // or not.
   void stop(int sig = SIGTERM);
+  // Stops it in its tracks (SIGSTOP): its connections stay open and whatever
+  // clients send waits there unanswered until it is stopped.
+  void freeze();
   // Starts it again on the same ports with the same files.
   void start();
   void restart(int sig = SIGTERM) {
