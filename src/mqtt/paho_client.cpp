@@ -27,17 +27,50 @@ namespace {
 // never prints; the variable is read when the first client is created), and
 // Paho 1.3.11 tunnels MQTT through $http_proxy / $https_proxy when they are
 // set, which are meant for HTTP: mosquitto_pub ignores them, so does mq.
-void silence_paho_once() {
+void prepare_paho_once() {
   for (const char* name : {"MQTT_C_CLIENT_TRACE", "http_proxy", "https_proxy"})
     if (std::getenv(name)) unsetenv(name);
   static std::once_flag once;
-  // Paho also formats a record of every packet into an in-memory trace
-  // buffer unless its trace level is above the protocol's: a third of its
-  // work per message.
   std::call_once(once, [] {
+    // Paho also formats a record of every packet into an in-memory trace
+    // buffer unless its trace level is above the protocol's: a third of its
+    // work per message.
     MQTTAsync_setTraceCallback(nullptr);
     MQTTAsync_setTraceLevel(MQTTASYNC_TRACE_ERROR);
   });
+}
+
+// Paho's two threads serve all clients. Destroying the last client stops
+// them and waits in steps of 100 ms (MQTTAsync_stop), though they end within
+// a few: a tenth of a second added to every command. A handle that never
+// connects, kept while no client is open, leaves no client the last, and at
+// exit the threads end with the process. Threads that outlived their clients
+// are slow to start the next one, though: only a fresh receive thread polls
+// with a short timeout, a running one takes up to a second to notice a new
+// connection. So a client opened when none is open stops them first, as
+// destroying the last client did.
+class PahoThreads {
+ public:
+  void client_opening() {
+    std::lock_guard lock(mutex_);
+    if (open_clients_++ > 0) return;
+    if (keeper_) MQTTAsync_destroy(&keeper_);
+    MQTTAsync_create(&keeper_, "tcp://127.0.0.1:1", "mq-keeps-paho-threads", MQTTCLIENT_PERSISTENCE_NONE, nullptr);
+  }
+  void client_closed() {
+    std::lock_guard lock(mutex_);
+    --open_clients_;
+  }
+
+ private:
+  std::mutex mutex_;
+  int open_clients_ = 0;
+  MQTTAsync keeper_ = nullptr;
+};
+
+PahoThreads& paho_threads() {
+  static auto* threads = new PahoThreads;  // never destroyed: Paho's threads may outlive static destructors
+  return *threads;
 }
 
 int whole_seconds(Duration d, int minimum) {
@@ -167,7 +200,8 @@ std::string random_client_id() { return "mq-" + generate_message_id().substr(0, 
 
 PahoClient::PahoClient(const Settings& settings, ClientOptions options)
     : settings_(settings), options_(std::move(options)) {
-  silence_paho_once();
+  prepare_paho_once();
+  paho_threads().client_opening();
   uri_storage_ = options_.server_uris.empty() ? settings_.server_uris() : options_.server_uris;
   if (!options_.use_tls)
     for (auto& uri : uri_storage_)
@@ -180,8 +214,10 @@ PahoClient::PahoClient(const Settings& settings, ClientOptions options)
   create.maxBufferedMessages = max_inflight;
   int rc = MQTTAsync_createWithOptions(&handle_, uri_storage_.front().c_str(), options_.client_id.c_str(),
                                        MQTTCLIENT_PERSISTENCE_NONE, nullptr, &create);
-  if (rc != MQTTASYNC_SUCCESS)
+  if (rc != MQTTASYNC_SUCCESS) {
+    paho_threads().client_closed();
     throw BrokerError(fmt::format("cannot create an MQTT client for {}: {}", settings_.where(), MQTTAsync_strerror(rc)));
+  }
   MQTTAsync_setCallbacks(handle_, this, &PahoClient::connection_lost, &PahoClient::message_arrived, nullptr);
   MQTTAsync_setConnected(handle_, this, &PahoClient::connected);
 }
@@ -189,6 +225,7 @@ PahoClient::PahoClient(const Settings& settings, ClientOptions options)
 PahoClient::~PahoClient() {
   if (is_connected()) disconnect(Duration{1000});
   MQTTAsync_destroy(&handle_);
+  paho_threads().client_closed();
 }
 
 int PahoClient::message_arrived(void* context, char* topic, int topic_length, MQTTAsync_message* message) {
