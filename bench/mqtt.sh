@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # mq against mosquitto_pub / mosquitto_sub, side by side, one run, one broker.
 #
-#   bench/mqtt.sh [path/to/mq]        (N=200000 SIZE=100 ROUNDS=3 to change it)
+#   bench/mqtt.sh [path/to/mq]   (N=200000 SIZE=100 ROUNDS=3 CALLS=50 to change it)
 #
 # Starts its own mosquitto on a free loopback port (max_queued_messages 0, so
 # the broker itself drops nothing a publisher handed over), then:
@@ -11,7 +11,10 @@
 #   2. the same at QoS 0;
 #   3. the same at QoS 2;
 #   4. listen: N messages waiting in a persistent session (QoS 1), drained by
-#      `mq listen -n N --client-id` and by `mosquitto_sub -c -C N` to /dev/null.
+#      `mq listen -n N --client-id` and by `mosquitto_sub -c -C N` to /dev/null;
+#   5. one message per process: CALLS (default 50) runs of `mq send` of one
+#      message at QoS 1 and as many of `mosquitto_pub -m`, what a script
+#      calling the tool in a loop pays for each call.
 # Each comparison runs ROUNDS times, the two tools one after the other.
 # Prints times, delivered counts, the mq/mosquitto ratios (and their median), and the CPU time
 # the broker spent while each sender ran: mosquitto reads every packet with
@@ -24,6 +27,7 @@ MQ=${1:-${MQ:-build/mq}}
 N=${N:-200000}
 SIZE=${SIZE:-100}
 ROUNDS=${ROUNDS:-3}
+CALLS=${CALLS:-50}
 for tool in mosquitto mosquitto_pub mosquitto_sub python3; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is not installed" >&2; exit 2; }
 done
@@ -70,6 +74,7 @@ ratio() { python3 -c "print('%.2f' % ($1 / $2) if $2 > 0 else 'n/a')"; }
 ticks=$(getconf CLK_TCK)
 broker_cpu() { awk -v hz="$ticks" '{printf "%.2f\n", ($14 + $15) / hz}' "/proc/$broker_pid/stat"; }
 micros_each() { python3 -c "print('%.0f' % ($1 * 1e6 / $2) if $2 > 0 else 'n/a')"; }
+millis_each() { python3 -c "print('%.0f' % ($1 * 1e3 / $2))"; }
 
 # Starts a QoS 1 subscriber counting lines on $1 into $work/count.
 start_counter() {
@@ -154,3 +159,20 @@ for round in $(seq "$ROUNDS"); do
     "$round" "$N" "$mosq_time" "$mq_time" "${ratios[-1]}"
 done
 printf 'listen QoS 1: median time ratio %s (goal <= 1.2)\n' "$(median "${ratios[@]}")"
+
+# One message per process: connecting, sending and disconnecting, CALLS times.
+ratios=()
+for round in $(seq "$ROUNDS"); do
+  topic="bench/calls/$RANDOM"
+  start=$(now)
+  for _ in $(seq "$CALLS"); do mosquitto_pub -h 127.0.0.1 -p "$port" -t "$topic" -q 1 -m hello; done
+  mosq_time=$(elapsed "$start" "$(now)")
+  start=$(now)
+  for _ in $(seq "$CALLS"); do "$MQ" send -q "mqtt://127.0.0.1:$port/$topic" --qos 1 hello; done
+  mq_time=$(elapsed "$start" "$(now)")
+  ratios+=("$(ratio "$mq_time" "$mosq_time")")
+  printf 'one message per process #%s (%s calls, QoS 1)   mosquitto_pub %ss (%s ms each) | mq send %ss (%s ms each) | time ratio %s\n' \
+    "$round" "$CALLS" "$mosq_time" "$(millis_each "$mosq_time" "$CALLS")" \
+    "$mq_time" "$(millis_each "$mq_time" "$CALLS")" "${ratios[-1]}"
+done
+printf 'one message per process: median time ratio %s (no goal set)\n' "$(median "${ratios[@]}")"
